@@ -1,0 +1,1 @@
+//! Shaobing collector library.
