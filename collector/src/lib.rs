@@ -1,1 +1,20 @@
-//! Shaobing collector library.
+//! Shaobing collector.
+//!
+//! Data flow, one module each: [`ingest`] (TLS listeners, enrollment, the
+//! Publish stream) → [`pipeline`] (identity, dedup, detection, ack after store)
+//! → [`store`] (ClickHouse or the embedded SQLite file; the only database
+//! code) → [`cli`] (operator commands over the store). [`pki`] owns the fleet
+//! CA and tokens, [`rules`] reads rule directories for `shaobing_detect`,
+//! [`server`] wires it all for `serve`, and [`demo`] runs the whole path
+//! locally. Still to come, each in its own module: `console/` (web UI + JSON
+//! API) and `reports/` (等保 2.0 compliance reports).
+
+pub mod cli;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
+pub mod pki;
+pub mod rules;
+pub mod server;
+pub mod store;

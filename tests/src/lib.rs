@@ -1,1 +1,342 @@
-//! Helpers shared by the end-to-end tests: spawning the real binaries, waiting, querying stores.
+//! Helpers for the end-to-end tests: run the real `shaobing-collector` and
+//! `shaobing-agent` binaries as processes, feed them real files, and read back
+//! what landed in the store (ClickHouse through `clickhouse-client`, the
+//! embedded store through the collector's own CLI).
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The ClickHouse HTTP URL the tests use (`SHAOBING_TEST_CLICKHOUSE_URL`).
+pub fn clickhouse_url() -> String {
+    std::env::var("SHAOBING_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// Repository root (parent of this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Path of a workspace binary, built by `cargo build --workspace --bins`.
+pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("unexpected test binary location")?;
+    let path = profile_dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} not built: run `cargo build --workspace --bins` first (as .ci/test does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed when dropped, with its stderr captured to a file.
+pub struct Daemon {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(&log)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("spawning {cmd:?}"))?;
+        Ok(Self { child, log })
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A collector process with its own data dir, CA and ports.
+pub struct Collector {
+    pub dir: PathBuf,
+    pub data_port: u16,
+    pub enroll_port: u16,
+    pub clickhouse_database: Option<String>,
+    pub daemon: Daemon,
+}
+
+impl Collector {
+    /// `ca init` then `serve` on free loopback ports. `clickhouse_database` selects ClickHouse.
+    pub fn start(dir: &Path, clickhouse_database: Option<&str>) -> anyhow::Result<Self> {
+        let collector = bin("shaobing-collector")?;
+        let out = Command::new(&collector)
+            .args(["ca", "init", "--data-dir"])
+            .arg(dir)
+            .output()?;
+        if !out.status.success() {
+            bail!("ca init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Self::serve(dir, clickhouse_database)
+    }
+
+    /// `serve` only (the CA must exist): used to restart a collector.
+    pub fn serve(dir: &Path, clickhouse_database: Option<&str>) -> anyhow::Result<Self> {
+        let (data_port, enroll_port) = (free_port(), free_port());
+        let mut cmd = Command::new(bin("shaobing-collector")?);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{data_port}"))
+            .arg("--enroll-listen")
+            .arg(format!("127.0.0.1:{enroll_port}"))
+            .arg("--rules")
+            .arg(repo_root().join("rules"))
+            .env("RUST_LOG", "info");
+        if let Some(db) = clickhouse_database {
+            cmd.arg("--clickhouse-url")
+                .arg(clickhouse_url())
+                .arg("--clickhouse-database")
+                .arg(db);
+        }
+        let daemon = Daemon::spawn(cmd, dir.join("collector.log"))?;
+        let ready = wait_for(Duration::from_secs(30), || {
+            daemon
+                .log_text()
+                .contains("collector listening")
+                .then_some(())
+        });
+        if ready.is_none() {
+            bail!("collector did not start:\n{}", daemon.log_text());
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            data_port,
+            enroll_port,
+            clickhouse_database: clickhouse_database.map(str::to_string),
+            daemon,
+        })
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("pki/ca.crt")
+    }
+
+    /// Issues a one-time enrollment token.
+    pub fn token(&self) -> anyhow::Result<String> {
+        let out = Command::new(bin("shaobing-collector")?)
+            .args(["token", "create", "--data-dir"])
+            .arg(&self.dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "token create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
+
+    /// Runs the collector's CLI against this collector's store.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
+        let mut cmd = Command::new(bin("shaobing-collector")?);
+        cmd.args(args).arg("--data-dir").arg(&self.dir);
+        if let Some(db) = &self.clickhouse_database {
+            cmd.arg("--clickhouse-url")
+                .arg(clickhouse_url())
+                .arg("--clickhouse-database")
+                .arg(db);
+        }
+        Ok(cmd.output()?)
+    }
+
+    /// Alerts as JSON values, through `shaobing-collector alerts --json`.
+    pub fn alerts_json(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let out = self.cli(&["alerts", "--json", "--limit", "1000"])?;
+        if !out.status.success() {
+            bail!("alerts failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        String::from_utf8(out.stdout)?
+            .lines()
+            .map(|l| Ok(serde_json::from_str(l)?))
+            .collect()
+    }
+}
+
+/// An agent with its own data dir, config and followed auth log.
+pub struct Agent {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub auth_log: PathBuf,
+    pub daemon: Option<Daemon>,
+}
+
+impl Agent {
+    /// Writes a config following `auth_log` and shipping to `collector`.
+    pub fn configure(dir: &Path, collector_port: u16) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let auth_log = dir.join("auth.log");
+        std::fs::write(&auth_log, b"")?;
+        let config = dir.join("agent.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "collectors = [\"https://127.0.0.1:{collector_port}\"]\n\
+                 data_dir = \"{}\"\nheartbeat_secs = 1\nbatch_max_delay_ms = 100\n\
+                 [login]\nauth_logs = [\"{}\"]\njournald = false\n",
+                dir.join("data").display(),
+                auth_log.display()
+            ),
+        )?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            auth_log,
+            daemon: None,
+        })
+    }
+
+    /// `shaobing-agent enroll`; returns the process output (success or refusal).
+    pub fn enroll(&self, collector: &Collector, token: &str) -> anyhow::Result<Output> {
+        Ok(Command::new(bin("shaobing-agent")?)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["enroll", "--collector"])
+            .arg(format!("https://127.0.0.1:{}", collector.enroll_port))
+            .arg("--token")
+            .arg(token)
+            .arg("--ca-cert")
+            .arg(collector.ca_cert())
+            .output()?)
+    }
+
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(bin("shaobing-agent")?);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env("RUST_LOG", "info");
+        self.daemon = Some(Daemon::spawn(cmd, self.dir.join("agent.log"))?);
+        Ok(())
+    }
+
+    /// Appends lines to the followed auth log.
+    pub fn append(&self, lines: &[String]) -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.auth_log)?;
+        for l in lines {
+            writeln!(f, "{l}")?;
+        }
+        f.sync_all()?;
+        Ok(())
+    }
+
+    pub fn log_text(&self) -> String {
+        self.daemon
+            .as_ref()
+            .map(Daemon::log_text)
+            .unwrap_or_default()
+    }
+}
+
+/// `count` sshd failed-password lines from `ip`, RFC 3339 stamps one second apart from now.
+pub fn ssh_failures(ip: &str, count: usize) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc();
+    (0..count)
+        .map(|i| {
+            let t = (now + time::Duration::milliseconds(i as i64 * 500))
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            format!(
+                "{t} web-01 sshd[{}]: Failed password for root from {ip} port {} ssh2",
+                3000 + i,
+                50_000 + i
+            )
+        })
+        .collect()
+}
+
+/// Runs a query with `clickhouse-client` and returns its trimmed output.
+pub fn clickhouse_query(sql: &str) -> anyhow::Result<String> {
+    let out = Command::new("clickhouse-client")
+        .arg("--query")
+        .arg(sql)
+        .output()
+        .context("running clickhouse-client (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "clickhouse-client: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// A database name unique to this test run.
+pub fn unique_database(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}

@@ -73,10 +73,11 @@ pub fn mtls_server_config(
     key_pem: &[u8],
     crls: Vec<CertificateRevocationListDer<'static>>,
 ) -> Result<ServerConfig, TlsError> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
-        .with_crls(crls)
-        .allow_unknown_revocation_status()
-        .build()?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
+            .with_crls(crls)
+            .allow_unknown_revocation_status()
+            .build()?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)

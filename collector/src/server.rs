@@ -1,0 +1,205 @@
+//! `shaobing-collector serve`: wires ingest → pipeline → store and runs until
+//! shutdown. Also used in-process by `demo` and by tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shaobing_detect::{Detector, LoadReport};
+use shaobing_wire::limits::MAX_MESSAGE_BYTES;
+use shaobing_wire::v1::{enrollment_server::EnrollmentServer, ingest_server::IngestServer};
+use tokio::net::TcpListener;
+
+use crate::ingest::{EnrollService, PublishService, spawn_tls_listener};
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::pki::{Pki, TokenStore};
+use crate::rules::read_rule_dirs;
+use crate::store::Store;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub enroll_listen: SocketAddr,
+    pub clickhouse_url: Option<String>,
+    pub clickhouse_database: String,
+    pub rule_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    #[error(transparent)]
+    Tls(#[from] shaobing_wire::tls::TlsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RulesError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A running collector: its bound addresses and shared state.
+pub struct RunningCollector {
+    pub data_addr: SocketAddr,
+    pub enroll_addr: SocketAddr,
+    pub pipeline: Arc<Pipeline>,
+    pub load_report: LoadReport,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl RunningCollector {
+    /// Stops accepting and waits for the servers to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until a server task ends (error or shutdown).
+    pub async fn wait(mut self) -> Result<(), ServeError> {
+        if let Some(t) = self.tasks.pop()
+            && let Ok(Err(e)) = t.await
+        {
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+/// Opens the store configured in `config`.
+pub async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
+    Ok(match &config.clickhouse_url {
+        Some(url) => Store::open_clickhouse(url, &config.clickhouse_database).await?,
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| {
+                crate::pki::PkiError::Io {
+                    path: config.data_dir.clone(),
+                    source,
+                }
+            })?;
+            Store::open_embedded(&config.data_dir.join("shaobing.db")).await?
+        }
+    })
+}
+
+/// Loads rules and certificates, binds both ports and starts serving.
+pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError> {
+    let pki = Pki::new(config.data_dir.join("pki"));
+    let ca_pem = pki.ca_pem()?;
+    let server_cert =
+        std::fs::read(pki.server_cert_path()).map_err(|source| crate::pki::PkiError::Io {
+            path: pki.server_cert_path(),
+            source,
+        })?;
+    let server_key =
+        std::fs::read(pki.server_key_path()).map_err(|source| crate::pki::PkiError::Io {
+            path: pki.server_key_path(),
+            source,
+        })?;
+
+    let detect_config = read_rule_dirs(&config.rule_dirs)?;
+    let (detector, load_report) = Detector::new(detect_config);
+    tracing::info!(
+        loaded = load_report.loaded,
+        rejected = load_report.rejected.len(),
+        "rules loaded"
+    );
+    for err in &load_report.rejected {
+        tracing::warn!(rule = %err, "rule rejected");
+    }
+
+    let store = open_store(config).await?;
+    tracing::info!(store = store.kind(), "store ready");
+    let metrics = Arc::new(Metrics::default());
+    let pipeline = Arc::new(Pipeline::new(store, detector, metrics.clone()));
+
+    let data_tls = Arc::new(shaobing_wire::tls::mtls_server_config(
+        ca_pem.as_bytes(),
+        &server_cert,
+        &server_key,
+        Vec::new(),
+    )?);
+    let enroll_tls = Arc::new(shaobing_wire::tls::enroll_server_config(
+        &server_cert,
+        &server_key,
+    )?);
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Listen { addr, source })
+    };
+    let data_listener = bind(config.listen).await?;
+    let enroll_listener = bind(config.enroll_listen).await?;
+    let data_addr = data_listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let enroll_addr = enroll_listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen {
+            addr: config.enroll_listen,
+            source,
+        })?;
+    let never_revoked: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(|_| false);
+    let data_incoming = spawn_tls_listener(
+        data_listener,
+        data_tls,
+        metrics.clone(),
+        "data",
+        never_revoked.clone(),
+    );
+    let enroll_incoming = spawn_tls_listener(
+        enroll_listener,
+        enroll_tls,
+        metrics.clone(),
+        "enroll",
+        never_revoked,
+    );
+
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let ingest = IngestServer::new(PublishService {
+        pipeline: pipeline.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let enroll = EnrollmentServer::new(EnrollService {
+        pki: pki.clone(),
+        tokens: Arc::new(TokenStore::new(pki.tokens_path())),
+        metrics: metrics.clone(),
+    });
+    let data_task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ingest)
+            .serve_with_incoming_shutdown(data_incoming, signal(shutdown_rx.clone())),
+    );
+    let enroll_task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(enroll)
+            .serve_with_incoming_shutdown(enroll_incoming, signal(shutdown_rx)),
+    );
+    tracing::info!(%data_addr, %enroll_addr, "collector listening");
+    Ok(RunningCollector {
+        data_addr,
+        enroll_addr,
+        pipeline,
+        load_report,
+        shutdown,
+        tasks: vec![enroll_task, data_task],
+    })
+}

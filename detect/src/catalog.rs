@@ -1,0 +1,585 @@
+//! Rule loading: parses every rule source, rejects broken rules one by one (a broken
+//! rule never stops the others), loads the rest into the rsigma correlation engine,
+//! and keeps per-rule metadata ([`RuleMeta`]) for routing and alert building.
+//!
+//! Shaobing-specific rule attributes live in the rule's `custom_attributes:` block:
+//! - `shaobing.group_by`: field names (a list or one name) whose values split a
+//!   *detection* rule's alerts (e.g. `[SourceIp]`: one alert per attacking address).
+//!   Correlations use their own `group-by`.
+//! - `shaobing.summary`: the alert's one-line summary, with `{placeholders}` (see
+//!   [`crate::alert`]).
+//!
+//! `rsigma.*` attributes are removed: they would change engine-wide settings
+//! (suppression, timestamps) that Shaobing owns.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode, LogSourceExtractor};
+use rsigma_parser::{CorrelationRule, FilterRule, LogSource, SigmaCollection, SigmaRule, Status};
+
+use crate::error::RuleError;
+use crate::mlps::{ClauseMap, MLPS_ORIGIN, parse_clause_map};
+use crate::placeholders::expand_rule;
+use crate::sigma_event::LOGSOURCE_PRODUCT_FIELD;
+use crate::{DetectConfig, LoadReport, MAX_EVENT_IDS, RuleInfo};
+
+/// Custom attribute: fields that split a detection rule's alerts.
+pub const ATTR_GROUP_BY: &str = "shaobing.group_by";
+/// Custom attribute: the alert summary template.
+pub const ATTR_SUMMARY: &str = "shaobing.summary";
+
+/// What a rule document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Matches single events.
+    Detection,
+    /// Aggregates detections over time (Sigma correlation).
+    Correlation,
+    /// Adds exclusions to other rules (Sigma filter).
+    Filter,
+}
+
+impl RuleKind {
+    /// Stable name: `detection`, `correlation`, `filter`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleKind::Detection => "detection",
+            RuleKind::Correlation => "correlation",
+            RuleKind::Filter => "filter",
+        }
+    }
+}
+
+/// What the detector needs to know about a loaded rule.
+#[derive(Debug, Clone)]
+pub struct RuleMeta {
+    /// Rule id (required, unique).
+    pub id: String,
+    /// Optional Sigma `name` (correlations may reference rules by it).
+    pub name: Option<String>,
+    /// Rule title.
+    pub title: String,
+    /// Sigma level; `informational` when the rule has none.
+    pub level: String,
+    /// Sigma status, empty when the rule has none.
+    pub status: String,
+    /// Detection, correlation or filter.
+    pub kind: RuleKind,
+    /// Logsource of a detection or filter rule.
+    pub logsource: LogSource,
+    /// Sigma tags.
+    pub tags: Vec<String>,
+    /// 等保 clauses from the clause map.
+    pub mlps: Vec<String>,
+    /// Where the rule came from.
+    pub origin: String,
+    /// Rule description.
+    pub description: String,
+    /// Fields that split alerts (detection: `shaobing.group_by`; correlation: `group-by`).
+    pub group_by: Vec<String>,
+    /// Summary template, if the rule has one.
+    pub summary: Option<String>,
+    /// Correlation window in seconds (0 for detections).
+    pub timespan_secs: u64,
+    /// Correlation type name (`event_count`, ...), empty for detections.
+    pub correlation_type: String,
+    /// Whether matches of this detection rule become alerts: false when every
+    /// correlation that references it leaves `generate` at its default (false).
+    pub emits_alerts: bool,
+}
+
+impl RuleMeta {
+    /// The public description of the rule.
+    pub fn info(&self) -> RuleInfo {
+        RuleInfo {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            level: self.level.clone(),
+            status: self.status.clone(),
+            kind: self.kind.name().to_string(),
+            logsource: logsource_text(&self.logsource),
+            mlps: self.mlps.clone(),
+            tags: self.tags.clone(),
+            origin: self.origin.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+/// `product=linux service=auth`-style text of a logsource.
+fn logsource_text(logsource: &LogSource) -> String {
+    let parts = [
+        ("product", &logsource.product),
+        ("service", &logsource.service),
+        ("category", &logsource.category),
+    ];
+    parts
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={v}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// All loaded rules: the engine plus metadata by rule id.
+pub struct Catalog {
+    /// The rsigma engine with every accepted rule.
+    pub engine: CorrelationEngine,
+    /// Metadata by rule id.
+    pub rules: BTreeMap<String, RuleMeta>,
+}
+
+/// A correlation or filter waiting for all detection rules to be loaded.
+struct Pending<T> {
+    origin: String,
+    document: T,
+}
+
+/// Loads every source in `config`. Never fails: rejected rules are in the report.
+pub fn load(config: &DetectConfig) -> (Catalog, LoadReport) {
+    let mut loader = Loader::new(config);
+    for source in &config.sources {
+        loader.parse_source(&source.origin, &source.yaml);
+    }
+    let filters = std::mem::take(&mut loader.filters);
+    for pending in filters {
+        loader.add_filter(pending);
+    }
+    let correlations = std::mem::take(&mut loader.correlations);
+    loader.add_correlations(correlations);
+    loader.finish()
+}
+
+struct Loader {
+    engine: CorrelationEngine,
+    lists: BTreeMap<String, Vec<String>>,
+    clauses: ClauseMap,
+    rules: BTreeMap<String, RuleMeta>,
+    /// Detection rule names → ids (for correlation references by name).
+    names: HashMap<String, String>,
+    filters: Vec<Pending<FilterRule>>,
+    correlations: Vec<Pending<CorrelationRule>>,
+    /// Rule id → whether any correlation referencing it sets `generate: true`.
+    referenced: HashMap<String, bool>,
+    rejected: Vec<RuleError>,
+    warnings: Vec<RuleError>,
+}
+
+impl Loader {
+    fn new(config: &DetectConfig) -> Self {
+        let engine_config = CorrelationConfig {
+            // Shaobing suppresses alerts itself (one growing alert per window).
+            suppress: None,
+            emit_detections: true,
+            correlation_event_mode: CorrelationEventMode::Refs,
+            max_correlation_events: MAX_EVENT_IDS,
+            ..CorrelationConfig::default()
+        };
+        let mut engine = CorrelationEngine::new(engine_config);
+        // Product is single-valued per event, so the engine may prune on it; service
+        // and category are multi-valued and are checked after evaluation.
+        engine.set_logsource_extractor(Some(LogSourceExtractor::new().with_field_names(
+            LOGSOURCE_PRODUCT_FIELD,
+            "@shaobing.unused.service",
+            "@shaobing.unused.category",
+        )));
+        let (clauses, mut rejected) = match &config.mlps_yaml {
+            Some(yaml) => parse_clause_map(yaml),
+            None => (ClauseMap::new(), Vec::new()),
+        };
+        rejected
+            .iter_mut()
+            .for_each(|e| e.origin = MLPS_ORIGIN.to_string());
+        Loader {
+            engine,
+            lists: config.lists.clone(),
+            clauses,
+            rules: BTreeMap::new(),
+            names: HashMap::new(),
+            filters: Vec::new(),
+            correlations: Vec::new(),
+            referenced: HashMap::new(),
+            rejected,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn reject(&mut self, origin: &str, rule_id: Option<&str>, reason: impl Into<String>) {
+        self.rejected
+            .push(RuleError::new(origin, reason).for_rule(rule_id));
+    }
+
+    fn parse_source(&mut self, origin: &str, yaml: &str) {
+        let parsed = catch_unwind(|| rsigma_parser::parse_sigma_yaml(yaml));
+        let collection = match parsed {
+            Ok(Ok(collection)) => collection,
+            Ok(Err(error)) => return self.reject(origin, None, error.to_string()),
+            Err(_) => return self.reject(origin, None, "the sigma parser panicked on this file"),
+        };
+        let SigmaCollection {
+            rules,
+            correlations,
+            filters,
+            errors,
+        } = collection;
+        for message in errors {
+            if is_parser_warning(&message) {
+                self.warnings.push(RuleError::new(origin, message));
+            } else {
+                self.reject(origin, None, message);
+            }
+        }
+        for rule in rules {
+            self.add_detection(origin, rule);
+        }
+        self.filters
+            .extend(filters.into_iter().map(|document| Pending {
+                origin: origin.to_string(),
+                document,
+            }));
+        self.correlations
+            .extend(correlations.into_iter().map(|document| Pending {
+                origin: origin.to_string(),
+                document,
+            }));
+    }
+
+    /// Checks that an id is present and unused; returns it.
+    fn claim_id(&mut self, origin: &str, id: Option<&str>, title: &str) -> Option<String> {
+        let Some(id) = id.map(str::trim).filter(|id| !id.is_empty()) else {
+            self.reject(
+                origin,
+                None,
+                format!("rule '{title}' has no id: every rule needs a unique `id` (a UUID)"),
+            );
+            return None;
+        };
+        if let Some(existing) = self.rules.get(id) {
+            let first = existing.origin.clone();
+            self.reject(
+                origin,
+                Some(id),
+                format!("duplicate rule id (first defined in {first})"),
+            );
+            return None;
+        }
+        Some(id.to_string())
+    }
+
+    fn add_detection(&mut self, origin: &str, mut rule: SigmaRule) {
+        let Some(id) = self.claim_id(origin, rule.id.as_deref(), &rule.title) else {
+            return;
+        };
+        rule.custom_attributes
+            .retain(|key, _| !key.starts_with("rsigma."));
+        let attributes = match ShaobingAttributes::read(&rule.custom_attributes) {
+            Ok(attributes) => attributes,
+            Err(reason) => return self.reject(origin, Some(&id), reason),
+        };
+        if let Err(reason) = expand_rule(&mut rule, &self.lists) {
+            return self.reject(origin, Some(&id), reason);
+        }
+        if let Err(reason) = check_compiles(&rule) {
+            return self.reject(origin, Some(&id), reason);
+        }
+        if let Err(error) = self.engine.add_rule(&rule) {
+            return self.reject(origin, Some(&id), error.to_string());
+        }
+        if let Some(name) = &rule.name {
+            self.names.insert(name.clone(), id.clone());
+        }
+        let meta = RuleMeta {
+            mlps: self.clauses.get(&id).cloned().unwrap_or_default(),
+            id: id.clone(),
+            name: rule.name.clone(),
+            title: rule.title.clone(),
+            level: rule
+                .level
+                .map_or("informational", |l| l.as_str())
+                .to_string(),
+            status: status_name(rule.status),
+            kind: RuleKind::Detection,
+            logsource: rule.logsource.clone(),
+            tags: rule.tags.clone(),
+            origin: origin.to_string(),
+            description: rule.description.clone().unwrap_or_default(),
+            group_by: attributes.group_by,
+            summary: attributes.summary,
+            timespan_secs: 0,
+            correlation_type: String::new(),
+            emits_alerts: true,
+        };
+        self.rules.insert(id, meta);
+    }
+
+    fn add_filter(&mut self, pending: Pending<FilterRule>) {
+        let Pending { origin, document } = pending;
+        let Some(id) = self.claim_id(&origin, document.id.as_deref(), &document.title) else {
+            return;
+        };
+        let meta = RuleMeta {
+            mlps: self.clauses.get(&id).cloned().unwrap_or_default(),
+            id: id.clone(),
+            name: document.name.clone(),
+            title: document.title.clone(),
+            level: String::new(),
+            status: status_name(document.status),
+            kind: RuleKind::Filter,
+            logsource: document.logsource.clone().unwrap_or_default(),
+            tags: document.tags.clone(),
+            origin: origin.clone(),
+            description: document.description.clone().unwrap_or_default(),
+            group_by: Vec::new(),
+            summary: None,
+            timespan_secs: 0,
+            correlation_type: String::new(),
+            emits_alerts: false,
+        };
+        let mut collection = SigmaCollection::new();
+        collection.filters.push(document);
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.engine.add_collection(&collection)));
+        match outcome {
+            Ok(Ok(())) => {
+                self.rules.insert(id, meta);
+            }
+            Ok(Err(error)) => self.reject(&origin, Some(&id), error.to_string()),
+            Err(_) => self.reject(
+                &origin,
+                Some(&id),
+                "the sigma engine panicked on this filter",
+            ),
+        }
+    }
+
+    fn add_correlations(&mut self, pending: Vec<Pending<CorrelationRule>>) {
+        // Claim ids first so correlations may reference each other in any order.
+        let mut accepted: Vec<(String, Pending<CorrelationRule>)> = Vec::new();
+        let mut claimed: HashSet<String> = HashSet::new();
+        for mut item in pending {
+            let Some(id) = item
+                .document
+                .id
+                .as_deref()
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+            else {
+                let title = item.document.title.clone();
+                self.reject(
+                    &item.origin,
+                    None,
+                    format!(
+                        "correlation '{title}' has no id: every rule needs a unique `id` (a UUID)"
+                    ),
+                );
+                continue;
+            };
+            if self.rules.contains_key(&id) || !claimed.insert(id.clone()) {
+                self.reject(&item.origin, Some(&id), "duplicate rule id");
+                continue;
+            }
+            item.document
+                .custom_attributes
+                .retain(|key, _| !key.starts_with("rsigma."));
+            accepted.push((id, item));
+        }
+
+        // Drop correlations whose references are unknown, until none is left to drop
+        // (a correlation may depend on a rejected correlation).
+        loop {
+            let known: HashSet<String> = self.known_references(&accepted);
+            let before = accepted.len();
+            let mut kept = Vec::new();
+            for (id, item) in accepted {
+                match item
+                    .document
+                    .rules
+                    .iter()
+                    .find(|r| !known.contains(r.as_str()))
+                {
+                    Some(missing) => {
+                        let reason = format!("references unknown rule '{missing}' (by id or name)");
+                        self.reject(&item.origin, Some(&id), reason);
+                    }
+                    None => kept.push((id, item)),
+                }
+            }
+            accepted = kept;
+            if accepted.len() == before {
+                break;
+            }
+        }
+
+        for (id, item) in accepted {
+            self.add_correlation(id, item);
+        }
+    }
+
+    fn known_references(
+        &self,
+        correlations: &[(String, Pending<CorrelationRule>)],
+    ) -> HashSet<String> {
+        let mut known: HashSet<String> = self.names.keys().cloned().collect();
+        known.extend(
+            self.rules
+                .values()
+                .filter(|meta| meta.kind == RuleKind::Detection)
+                .map(|meta| meta.id.clone()),
+        );
+        for (id, item) in correlations {
+            known.insert(id.clone());
+            if let Some(name) = &item.document.name {
+                known.insert(name.clone());
+            }
+        }
+        known
+    }
+
+    fn add_correlation(&mut self, id: String, pending: Pending<CorrelationRule>) {
+        let Pending { origin, document } = pending;
+        let attributes = match ShaobingAttributes::read(&document.custom_attributes) {
+            Ok(attributes) => attributes,
+            Err(reason) => return self.reject(&origin, Some(&id), reason),
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.engine.add_correlation(&document)));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return self.reject(&origin, Some(&id), error.to_string()),
+            Err(_) => {
+                return self.reject(
+                    &origin,
+                    Some(&id),
+                    "the sigma engine panicked on this correlation",
+                );
+            }
+        }
+        if let Some(name) = &document.name {
+            self.names.insert(name.clone(), id.clone());
+        }
+        self.mark_referenced(&document);
+        let meta = RuleMeta {
+            mlps: self.clauses.get(&id).cloned().unwrap_or_default(),
+            id: id.clone(),
+            name: document.name.clone(),
+            title: document.title.clone(),
+            level: document
+                .level
+                .map_or("informational", |l| l.as_str())
+                .to_string(),
+            status: status_name(document.status),
+            kind: RuleKind::Correlation,
+            logsource: LogSource::default(),
+            tags: document.tags.clone(),
+            origin,
+            description: document.description.clone().unwrap_or_default(),
+            group_by: document.group_by.clone(),
+            summary: attributes.summary,
+            timespan_secs: document.timespan.seconds,
+            correlation_type: document.correlation_type.as_str().to_string(),
+            emits_alerts: true,
+        };
+        self.rules.insert(id, meta);
+    }
+
+    /// Records, for Sigma's `generate` semantics, that a correlation references rules.
+    fn mark_referenced(&mut self, correlation: &CorrelationRule) {
+        for reference in &correlation.rules {
+            let id = self
+                .names
+                .get(reference)
+                .cloned()
+                .unwrap_or_else(|| reference.clone());
+            let generate = self.referenced.entry(id).or_insert(false);
+            *generate |= correlation.generate;
+        }
+    }
+
+    fn finish(mut self) -> (Catalog, LoadReport) {
+        // A detection rule referenced only by correlations with `generate: false`
+        // (the default) raises no alert of its own.
+        for meta in self.rules.values_mut() {
+            if meta.kind == RuleKind::Detection
+                && let Some(generate) = self.referenced.get(&meta.id)
+            {
+                meta.emits_alerts = *generate;
+            }
+        }
+        let count = |kind: RuleKind| self.rules.values().filter(|m| m.kind == kind).count();
+        let report = LoadReport {
+            loaded: self.rules.len(),
+            detection_rules: count(RuleKind::Detection),
+            correlation_rules: count(RuleKind::Correlation),
+            filter_rules: count(RuleKind::Filter),
+            rejected: self.rejected,
+            warnings: self.warnings,
+        };
+        let catalog = Catalog {
+            engine: self.engine,
+            rules: self.rules,
+        };
+        (catalog, report)
+    }
+}
+
+/// Compiles the rule on its own first, so that a failing rule leaves the engine
+/// untouched (and a panicking compiler becomes a rejection, not a crash).
+fn check_compiles(rule: &SigmaRule) -> Result<(), String> {
+    match catch_unwind(|| rsigma_eval::compile_rule(rule).map(|_| ())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("the sigma compiler panicked on this rule".to_string()),
+    }
+}
+
+/// The parser reports both failed documents and non-fatal problems of documents
+/// it did load (an unknown `level` or `status`, a malformed `related` entry) in one
+/// list; the latter are recognisable by their wording.
+fn is_parser_warning(message: &str) -> bool {
+    message.starts_with("invalid ")
+        || message.starts_with("related[")
+        || message.starts_with("'related'")
+}
+
+fn status_name(status: Option<Status>) -> String {
+    match status {
+        Some(Status::Stable) => "stable",
+        Some(Status::Test) => "test",
+        Some(Status::Experimental) => "experimental",
+        Some(Status::Deprecated) => "deprecated",
+        Some(Status::Unsupported) => "unsupported",
+        None => "",
+    }
+    .to_string()
+}
+
+/// Shaobing's own custom attributes of a rule.
+struct ShaobingAttributes {
+    group_by: Vec<String>,
+    summary: Option<String>,
+}
+
+impl ShaobingAttributes {
+    fn read<V: serde::Serialize>(attributes: &HashMap<String, V>) -> Result<Self, String> {
+        let as_json = |key: &str| {
+            attributes
+                .get(key)
+                .and_then(|v| serde_json::to_value(v).ok())
+        };
+        let group_by = match as_json(ATTR_GROUP_BY) {
+            None => Vec::new(),
+            Some(serde_json::Value::String(field)) => vec![field],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| format!("{ATTR_GROUP_BY} must be a list of field names"))?,
+            Some(_) => return Err(format!("{ATTR_GROUP_BY} must be a list of field names")),
+        };
+        let summary = match as_json(ATTR_SUMMARY) {
+            None => None,
+            Some(serde_json::Value::String(text)) => Some(text),
+            Some(_) => return Err(format!("{ATTR_SUMMARY} must be a string")),
+        };
+        Ok(ShaobingAttributes { group_by, summary })
+    }
+}

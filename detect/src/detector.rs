@@ -1,0 +1,256 @@
+//! [`Detector`]: evaluates events against the loaded rules, keeps correlation
+//! state, and turns matches into alerts.
+//!
+//! Per event: map it to Sigma fields ([`crate::fields`]), evaluate the candidate
+//! rules (the engine prunes other products; this module then drops matches whose
+//! service/category the event does not belong to), feed the remaining matches to
+//! the correlation windows at the event's own time, and record every alert-worthy
+//! match in the [`AlertBook`] (suppression, see [`crate::alert`]).
+
+use rsigma_eval::CorrelationSnapshot;
+use rsigma_eval::result::{EvaluationResult, ResultBody};
+use rsigma_parser::CorrelationType;
+use serde::{Deserialize, Serialize};
+use shaobing_wire::v1::Event;
+
+use crate::alert::{Alert, AlertBook, Hit};
+use crate::catalog::{Catalog, RuleMeta, load};
+use crate::error::DetectError;
+use crate::fields::map_event;
+use crate::sigma_event::SigmaEvent;
+use crate::{DetectConfig, LoadReport, RuleInfo};
+
+/// Snapshot format version written by [`Detector::snapshot`].
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// How often (in processed events) expired state is swept.
+const EVICT_EVERY_EVENTS: u64 = 1024;
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
+/// Sigma detection and correlation over Shaobing events. No I/O, no clock.
+pub struct Detector {
+    catalog: Catalog,
+    alerts: AlertBook,
+    window_nanos: i64,
+    /// Latest event time seen; the only notion of "now" (used for eviction).
+    watermark_unix_nano: i64,
+    processed_events: u64,
+}
+
+/// Result of [`Detector::process_detailed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    /// Alerts opened or updated by the event.
+    pub alerts: Vec<Alert>,
+    /// Rules that matched the event or fired on it.
+    pub matched_rule_ids: Vec<String>,
+}
+
+/// What [`Detector::snapshot`] writes.
+#[derive(Serialize, Deserialize)]
+struct DetectorSnapshot {
+    version: u32,
+    correlation: CorrelationSnapshot,
+    alerts: AlertBook,
+    watermark_unix_nano: i64,
+}
+
+impl Detector {
+    /// Loads every rule in `config`. A broken rule never stops the others: it is
+    /// listed in the report's `rejected`.
+    pub fn new(config: DetectConfig) -> (Detector, LoadReport) {
+        let (catalog, report) = load(&config);
+        let window_secs = i64::try_from(config.suppression_window_secs).unwrap_or(i64::MAX);
+        let detector = Detector {
+            catalog,
+            alerts: AlertBook::default(),
+            window_nanos: window_secs.saturating_mul(NANOS_PER_SECOND).max(1),
+            watermark_unix_nano: i64::MIN,
+            processed_events: 0,
+        };
+        (detector, report)
+    }
+
+    /// Evaluates one event at its own time (`time_unix_nano`) and returns the alerts
+    /// it opened or updated (each once; upsert them by `alert_id`). The agent of an
+    /// alert is `event.host.agent_id`.
+    pub fn process(&mut self, event: &Event) -> Vec<Alert> {
+        self.process_detailed(event).alerts
+    }
+
+    /// Like [`Self::process`], and also names every rule that matched or fired,
+    /// including correlation building blocks that raise no alert of their own
+    /// (used by the rule-test runner).
+    pub fn process_detailed(&mut self, event: &Event) -> Processed {
+        let time = event.time_unix_nano;
+        let time_secs = time.div_euclid(NANOS_PER_SECOND);
+        let sigma_event = SigmaEvent::new(map_event(event));
+
+        let engine = &mut self.catalog.engine;
+        let rules = &self.catalog.rules;
+        let admitted: Vec<EvaluationResult> = engine
+            .evaluate(&sigma_event)
+            .into_iter()
+            .filter(|result| {
+                rule_of(rules, result)
+                    .is_some_and(|rule| sigma_event.logsource().admits(&rule.logsource))
+            })
+            .collect();
+        let results = engine.process_with_detections(&sigma_event, admitted, time_secs);
+
+        let mut alerts: Vec<Alert> = Vec::new();
+        let mut matched_rule_ids: Vec<String> = Vec::new();
+        for result in &results {
+            let Some(rule) = rule_of(rules, result) else {
+                continue;
+            };
+            if !matched_rule_ids.contains(&rule.id) {
+                matched_rule_ids.push(rule.id.clone());
+            }
+            let Some(hit) = make_hit(rule, result, &sigma_event, time) else {
+                continue;
+            };
+            let alert = self.alerts.record(hit, self.window_nanos);
+            match alerts.iter_mut().find(|a| a.alert_id == alert.alert_id) {
+                Some(existing) => *existing = alert,
+                None => alerts.push(alert),
+            }
+        }
+
+        self.watermark_unix_nano = self.watermark_unix_nano.max(time);
+        self.processed_events += 1;
+        if self.processed_events.is_multiple_of(EVICT_EVERY_EVENTS) {
+            self.evict_expired();
+        }
+        Processed {
+            alerts,
+            matched_rule_ids,
+        }
+    }
+
+    /// Drops correlation windows and open alerts that can no longer change, judged
+    /// by the latest event time seen. [`Self::process`] calls this periodically.
+    pub fn evict_expired(&mut self) {
+        if self.watermark_unix_nano == i64::MIN {
+            return;
+        }
+        let now_secs = self.watermark_unix_nano.div_euclid(NANOS_PER_SECOND);
+        self.catalog.engine.evict_expired(now_secs);
+        self.alerts
+            .evict(self.watermark_unix_nano, self.window_nanos);
+    }
+
+    /// Forgets all correlation windows and open alerts; the rules stay loaded.
+    pub fn reset(&mut self) {
+        // Evicting "as of" a time far beyond every window empties every window.
+        self.catalog.engine.evict_expired(i64::MAX / 4);
+        self.alerts = AlertBook::default();
+        self.watermark_unix_nano = i64::MIN;
+        self.processed_events = 0;
+    }
+
+    /// Every loaded rule (detections, correlations, filters), ordered by id.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.catalog.rules.values().map(RuleMeta::info).collect()
+    }
+
+    /// Number of alerts currently open (inside their suppression window).
+    pub fn open_alerts(&self) -> usize {
+        self.alerts.len()
+    }
+
+    /// Correlation windows and open alerts as JSON, for [`Self::restore`] after a
+    /// restart. Rules are identified by id, so the snapshot survives rule reloads.
+    pub fn snapshot(&self) -> Result<String, DetectError> {
+        let snapshot = DetectorSnapshot {
+            version: SNAPSHOT_VERSION,
+            correlation: self.catalog.engine.export_state(),
+            alerts: self.alerts.clone(),
+            watermark_unix_nano: self.watermark_unix_nano,
+        };
+        Ok(serde_json::to_string(&snapshot)?)
+    }
+
+    /// Restores state written by [`Self::snapshot`] (state of rules no longer loaded
+    /// is dropped).
+    pub fn restore(&mut self, json: &str) -> Result<(), DetectError> {
+        let snapshot: DetectorSnapshot = serde_json::from_str(json)?;
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(DetectError::SnapshotVersion {
+                found: snapshot.version,
+                expected: SNAPSHOT_VERSION,
+            });
+        }
+        let correlation_version = snapshot.correlation.version;
+        if !self.catalog.engine.import_state(snapshot.correlation) {
+            return Err(DetectError::SnapshotVersion {
+                found: correlation_version,
+                expected: SNAPSHOT_VERSION,
+            });
+        }
+        self.alerts = snapshot.alerts;
+        self.watermark_unix_nano = self.watermark_unix_nano.max(snapshot.watermark_unix_nano);
+        Ok(())
+    }
+}
+
+fn rule_of<'a>(
+    rules: &'a std::collections::BTreeMap<String, RuleMeta>,
+    result: &EvaluationResult,
+) -> Option<&'a RuleMeta> {
+    result.header.rule_id.as_ref().and_then(|id| rules.get(id))
+}
+
+/// Turns an engine result into an alert hit, or `None` when the rule raises no
+/// alerts of its own (a building block of correlations).
+fn make_hit<'a>(
+    rule: &'a RuleMeta,
+    result: &EvaluationResult,
+    event: &'a SigmaEvent,
+    time_unix_nano: i64,
+) -> Option<Hit<'a>> {
+    match &result.body {
+        ResultBody::Detection(_) => {
+            if !rule.emits_alerts {
+                return None;
+            }
+            let group = rule
+                .group_by
+                .iter()
+                .filter_map(|field| event.text(field).map(|value| (field.clone(), value)))
+                .collect();
+            Some(Hit {
+                rule,
+                group,
+                event,
+                time_unix_nano,
+                count: 1,
+                event_ids: event.text("EventId").into_iter().collect(),
+                value: 0.0,
+            })
+        }
+        ResultBody::Correlation(body) => {
+            let event_ids: Vec<String> = body
+                .event_refs
+                .iter()
+                .flatten()
+                .filter_map(|r| r.id.clone())
+                .collect();
+            let window_events = match body.correlation_type {
+                CorrelationType::EventCount => body.aggregated_value as u64,
+                _ => 0,
+            };
+            let count = window_events.max(event_ids.len() as u64).max(1);
+            Some(Hit {
+                rule,
+                group: body.group_key.clone(),
+                event,
+                time_unix_nano,
+                count,
+                event_ids,
+                value: body.aggregated_value,
+            })
+        }
+    }
+}
