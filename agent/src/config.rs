@@ -37,7 +37,11 @@ pub struct AgentConfig {
     pub heartbeat_secs: u64,
     /// Most batches sent but not yet acknowledged.
     pub max_in_flight: usize,
+    /// Renew the client certificate when it expires within this many days.
+    pub renew_before_days: u64,
     pub login: LoginConfig,
+    pub network: crate::capture::network::NetworkConfig,
+    pub file: crate::capture::file::FileConfig,
 }
 
 impl Default for AgentConfig {
@@ -51,7 +55,10 @@ impl Default for AgentConfig {
             batch_max_delay_ms: 200,
             heartbeat_secs: 30,
             max_in_flight: 16,
+            renew_before_days: 30,
             login: LoginConfig::default(),
+            network: crate::capture::network::NetworkConfig::default(),
+            file: crate::capture::file::FileConfig::default(),
         }
     }
 }

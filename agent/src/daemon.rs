@@ -50,6 +50,9 @@ pub async fn run(config: AgentConfig) -> Result<(), DaemonError> {
         cert_pem: read(config.cert_path())?,
         key_pem: read(config.key_path())?,
         max_in_flight: config.max_in_flight,
+        cert_path: config.cert_path(),
+        key_path: config.key_path(),
+        renew_before: Duration::from_secs(config.renew_before_days * 86_400),
     };
     let spool = spool::Spool::open(&config.spool_path(), config.spool_max_bytes)?;
     let counters = Arc::new(Counters::default());
@@ -73,7 +76,9 @@ pub async fn run(config: AgentConfig) -> Result<(), DaemonError> {
         counters: counters.clone(),
     };
     let batcher_task = tokio::spawn(batcher.run(rx));
-    let capture_tasks = capture::login::spawn(&config.login, &ctx);
+    let mut capture_tasks = capture::login::spawn(&config.login, &ctx);
+    capture_tasks.extend(capture::network::spawn(&config.network, &ctx));
+    capture_tasks.extend(capture::file::spawn(&config.file, &config.data_dir, &ctx));
     let heartbeat_task = tokio::spawn(heartbeat::run(
         host,
         spool.clone(),

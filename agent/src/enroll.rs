@@ -116,7 +116,8 @@ pub async fn enroll(
     Ok(identity)
 }
 
-fn write_file(path: &Path, data: &[u8], secret: bool) -> std::io::Result<()> {
+/// Writes a file atomically (temp + fsync + rename), mode 0600 when `secret`.
+pub fn write_file(path: &Path, data: &[u8], secret: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");

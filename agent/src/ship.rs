@@ -4,6 +4,11 @@
 //! On any error the stream is dropped and, after an exponential backoff with
 //! jitter, the next collector address is tried and every unacked batch is sent
 //! again (the collector deduplicates by seq).
+//!
+//! Certificate rotation: at each connect, if the client certificate expires
+//! within `renew_before`, a new key is generated and `Ingest.Renew` returns a
+//! certificate for the same agent id; it is saved and used from the next
+//! connection on.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,7 +16,7 @@ use std::time::Duration;
 
 use prost::Message;
 use rand::Rng;
-use shaobing_wire::v1::{AckStatus, Batch, ingest_client::IngestClient};
+use shaobing_wire::v1::{AckStatus, Batch, RenewRequest, ingest_client::IngestClient};
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -28,6 +33,11 @@ pub struct ShipConfig {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
     pub max_in_flight: usize,
+    /// Where the certificate and key live (rewritten on rotation).
+    pub cert_path: std::path::PathBuf,
+    pub key_path: std::path::PathBuf,
+    /// Renew the certificate when it expires within this long.
+    pub renew_before: Duration,
 }
 
 pub struct Shipper {
@@ -47,16 +57,25 @@ enum ShipError {
     Spool(#[from] crate::spool::SpoolError),
     #[error("collector closed the stream")]
     Closed,
+    #[error("certificate rotation: {0}")]
+    Rotation(String),
+}
+
+/// Seconds until the first certificate in `pem` expires (negative if expired).
+pub fn seconds_until_expiry(pem: &[u8], now_unix: i64) -> Option<i64> {
+    let der = shaobing_wire::tls::certs_from_pem(pem, "agent").ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.first()?).ok()?;
+    Some(cert.validity().not_after.timestamp() - now_unix)
 }
 
 impl Shipper {
     /// Runs forever (until the task is aborted).
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut attempt: u32 = 0;
         let mut index = 0usize;
         loop {
-            let url = &self.config.collectors[index % self.config.collectors.len().max(1)];
-            match self.session(url, &mut attempt).await {
+            let url = self.config.collectors[index % self.config.collectors.len().max(1)].clone();
+            match self.session(&url, &mut attempt).await {
                 Ok(()) => {}
                 Err(e) => {
                     self.counters.inc("ship.disconnects");
@@ -90,9 +109,53 @@ impl Shipper {
             .await?)
     }
 
+    /// Renews the client certificate when it is close to expiry.
+    async fn rotate_if_due(&mut self, channel: Channel) -> Result<(), ShipError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let Some(left) = seconds_until_expiry(&self.config.cert_pem, now) else {
+            return Ok(());
+        };
+        if left > self.config.renew_before.as_secs() as i64 {
+            return Ok(());
+        }
+        tracing::info!(
+            seconds_left = left,
+            "client certificate expires soon: renewing"
+        );
+        let rotation = |e: &dyn std::fmt::Display| ShipError::Rotation(e.to_string());
+        let key = rcgen::KeyPair::generate().map_err(|e| rotation(&e))?;
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, crate::host::hostname());
+        let csr_pem = params
+            .serialize_request(&key)
+            .and_then(|csr| csr.pem())
+            .map_err(|e| rotation(&e))?;
+        let response = IngestClient::new(channel)
+            .renew(RenewRequest { csr_pem })
+            .await?
+            .into_inner();
+        let key_pem = key.serialize_pem();
+        crate::enroll::write_file(&self.config.key_path, key_pem.as_bytes(), true)
+            .map_err(|e| rotation(&e))?;
+        crate::enroll::write_file(
+            &self.config.cert_path,
+            response.certificate_pem.as_bytes(),
+            false,
+        )
+        .map_err(|e| rotation(&e))?;
+        self.config.cert_pem = response.certificate_pem.into_bytes();
+        self.config.key_pem = key_pem.into_bytes();
+        self.counters.inc("ship.certificate_renewals");
+        tracing::info!("client certificate renewed");
+        Ok(())
+    }
+
     /// One connected session: returns when the stream breaks.
-    async fn session(&self, url: &str, attempt: &mut u32) -> Result<(), ShipError> {
+    async fn session(&mut self, url: &str, attempt: &mut u32) -> Result<(), ShipError> {
         let channel = self.connect(url).await?;
+        self.rotate_if_due(channel.clone()).await?;
         let mut client = IngestClient::new(channel)
             .max_decoding_message_size(shaobing_wire::limits::MAX_MESSAGE_BYTES)
             .send_compressed(tonic::codec::CompressionEncoding::Gzip);

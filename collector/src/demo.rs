@@ -144,6 +144,9 @@ pub async fn run(
         clickhouse_url: None,
         clickhouse_database: String::new(),
         rule_dirs,
+        metrics_listen: None,
+        fleet: Default::default(),
+        console_listen: None,
     };
     let collector = start(&config).await?;
     say(
@@ -165,7 +168,7 @@ pub async fn run(
     std::fs::write(
         &agent_config,
         format!(
-            "collectors = [\"https://{}\"]\ndata_dir = \"{}\"\nheartbeat_secs = 5\nbatch_max_delay_ms = 100\n[login]\nauth_logs = [\"{}\"]\n",
+            "collectors = [\"https://{}\"]\ndata_dir = \"{}\"\nheartbeat_secs = 5\nbatch_max_delay_ms = 100\n[login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n[network]\nenabled = false\n[file]\nenabled = false\n",
             collector.data_addr,
             agent_dir.display(),
             auth_log.display()

@@ -4,13 +4,17 @@
 //! Publish stream) → [`pipeline`] (identity, dedup, detection, ack after store)
 //! → [`store`] (ClickHouse or the embedded SQLite file; the only database
 //! code) → [`cli`] (operator commands over the store). [`pki`] owns the fleet
-//! CA and tokens, [`rules`] reads rule directories for `shaobing_detect`,
+//! CA, tokens and revocation, [`rules`] reads rule directories for `shaobing_detect`,
+//! [`fleet`] raises alerts for agents that went silent, [`metrics`] counts and
+//! serves Prometheus text,
 //! [`server`] wires it all for `serve`, and [`demo`] runs the whole path
 //! locally. Still to come, each in its own module: `console/` (web UI + JSON
 //! API) and `reports/` (等保 2.0 compliance reports).
 
 pub mod cli;
+pub mod console;
 pub mod demo;
+pub mod fleet;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use shaobing_collector::cli::{self, Lang};
-use shaobing_collector::pki::{Pki, TokenStore};
+use shaobing_collector::pki::{Pki, RevocationList, TokenStore};
 use shaobing_collector::server::{ServeConfig, open_store, start};
-use shaobing_collector::store::AlertQuery;
+use shaobing_collector::store::{AlertQuery, EventQuery, FieldFilter};
 use shaobing_collector::{demo, rules};
 
 #[derive(Parser)]
@@ -75,6 +75,15 @@ enum Command {
         /// Rule directories (repeatable); default: $SHAOBING_RULES, ./rules, /etc/shaobing/rules.
         #[arg(long = "rules")]
         rule_dirs: Vec<PathBuf>,
+        /// Serve Prometheus metrics on this address (GET /metrics).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
+        /// Raise an alert when an agent has sent nothing for this many seconds.
+        #[arg(long, default_value_t = 300)]
+        offline_after_secs: u64,
+        /// Serve the operator console (HTTPS) on this address, e.g. 0.0.0.0:8443.
+        #[arg(long)]
+        console_listen: Option<SocketAddr>,
     },
     /// List alerts.
     Alerts {
@@ -98,12 +107,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search stored events (JSON lines), or count them.
+    Events {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only events since: 30s, 15m, 2h, 7d or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        /// login, file, network, check, status, process.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Column filters `name=value` (repeatable), e.g. `source_ip=203.0.113.7`.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print only the number of matching events.
+        #[arg(long)]
+        count: bool,
+    },
+    /// Manage one agent.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// List enrolled agents and whether they are online.
     Agents {
         #[command(flatten)]
         store: StoreArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Sigma rules: list, lint, test.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
     },
     /// Run the whole path locally: collector + agent over mTLS + a simulated SSH attack.
     Demo {
@@ -126,6 +166,37 @@ enum CaCommand {
         /// Extra DNS names or IPs for the server certificate (repeatable).
         #[arg(long)]
         san: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// List loaded rules (id, level, kind, logsource, 等保 clauses).
+    List {
+        /// Rule directories; default: $SHAOBING_RULES, ./rules, /etc/shaobing/rules.
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load every rule and report rejected rules and warnings (exit 1 if any is rejected).
+    Lint { dirs: Vec<PathBuf> },
+    /// Run each rule's sibling `*.tests.yml` (exit 1 on any failure).
+    Test { dirs: Vec<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Revoke an agent's certificate: it is refused from its next connection on.
+    Revoke {
+        agent_id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(
+            long,
+            env = "SHAOBING_DATA_DIR",
+            default_value = "/var/lib/shaobing-collector"
+        )]
+        data_dir: PathBuf,
     },
 }
 
@@ -156,7 +227,10 @@ fn rule_dirs_or_default(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Demo { .. } | Command::Alerts { .. } | Command::Agents { .. } => "warn",
+        Command::Demo { .. }
+        | Command::Alerts { .. }
+        | Command::Agents { .. }
+        | Command::Events { .. } => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -199,6 +273,9 @@ fn main() -> anyhow::Result<()> {
             listen,
             enroll_listen,
             rule_dirs,
+            metrics_listen,
+            offline_after_secs,
+            console_listen,
         } => {
             let config = ServeConfig {
                 data_dir: store.data_dir,
@@ -207,9 +284,23 @@ fn main() -> anyhow::Result<()> {
                 clickhouse_url: store.clickhouse_url,
                 clickhouse_database: store.clickhouse_database,
                 rule_dirs: rule_dirs_or_default(rule_dirs),
+                metrics_listen,
+                fleet: shaobing_collector::fleet::FleetWatch {
+                    offline_after: std::time::Duration::from_secs(offline_after_secs),
+                    ..Default::default()
+                },
+                console_listen,
             };
             runtime.block_on(async {
                 let running = start(&config).await.context("collector failed to start")?;
+                if let Some(console) = &running.console {
+                    if let Some(password) = &console.bootstrap_password {
+                        eprintln!(
+                            "控制台管理员 admin 的一次性密码 / console admin one-time password: {password}"
+                        );
+                    }
+                    eprintln!("控制台 / console: {}", console.url());
+                }
                 tokio::select! {
                     r = running.wait() => r.context("collector stopped")?,
                     _ = tokio::signal::ctrl_c() => {}
@@ -242,12 +333,71 @@ fn main() -> anyhow::Result<()> {
             cli::print_alerts(&store, &query, json, lang, &mut out).await?;
             anyhow::Ok(())
         })?,
+        Command::Events {
+            store,
+            since,
+            host,
+            kind,
+            fields,
+            limit,
+            count,
+        } => runtime.block_on(async {
+            let since = since
+                .map(|s| cli::parse_since(&s, now_nanos()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let fields = fields
+                .iter()
+                .map(|f| {
+                    f.split_once('=')
+                        .map(|(k, v)| FieldFilter::new(k, v))
+                        .ok_or_else(|| anyhow::anyhow!("--field expects name=value, got {f:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let store = open_store(&serve_config_for(&store)).await?;
+            let query = EventQuery {
+                since,
+                host,
+                kind,
+                fields,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            if count {
+                writeln!(out, "{}", store.count_events(&query).await?)?;
+            } else {
+                for record in store.events(&query).await? {
+                    serde_json::to_writer(&mut out, &record.event)?;
+                    writeln!(out)?;
+                }
+            }
+            anyhow::Ok(())
+        })?,
+        Command::Agent {
+            command:
+                AgentCommand::Revoke {
+                    agent_id,
+                    reason,
+                    data_dir,
+                },
+        } => {
+            let pki = Pki::new(data_dir.join("pki"));
+            pki.ca_pem()?;
+            let list = RevocationList::new(pki.revoked_path());
+            let now = now_nanos() / 1_000_000_000;
+            if list.revoke(&agent_id, now, &reason)? {
+                writeln!(out, "已吊销 / revoked: {agent_id}")?;
+            } else {
+                writeln!(out, "已处于吊销状态 / already revoked: {agent_id}")?;
+            }
+        }
         Command::Agents { store, json } => runtime.block_on(async {
             let store = open_store(&serve_config_for(&store)).await?;
             let agents = store.agents().await?;
             cli::write_agents(&mut out, &agents, json, now_nanos(), lang)?;
             anyhow::Ok(())
         })?,
+        Command::Rules { command } => return rules_command(command, lang, &mut out),
         Command::Demo { rule_dirs } => runtime.block_on(async {
             demo::run(rule_dirs_or_default(rule_dirs), lang, &mut out)
                 .await
@@ -266,5 +416,85 @@ fn serve_config_for(store: &StoreArgs) -> ServeConfig {
         clickhouse_url: store.clickhouse_url.clone(),
         clickhouse_database: store.clickhouse_database.clone(),
         rule_dirs: Vec::new(),
+        metrics_listen: None,
+        fleet: Default::default(),
+        console_listen: None,
     }
+}
+
+fn rules_command(command: RulesCommand, lang: Lang, out: &mut dyn Write) -> anyhow::Result<()> {
+    let zh = lang == Lang::Zh;
+    match command {
+        RulesCommand::List { dirs, json } => {
+            let config = rules::read_rule_dirs(&rule_dirs_or_default(dirs))?;
+            let (detector, _) = shaobing_detect::Detector::new(config);
+            for rule in detector.rules() {
+                if json {
+                    serde_json::to_writer(&mut *out, &rule)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {:<13} {:<11} {:<40} {}  [{}]",
+                        rule.id,
+                        rule.level,
+                        rule.kind,
+                        rule.logsource,
+                        rule.title,
+                        rule.mlps.join(", ")
+                    )?;
+                }
+            }
+        }
+        RulesCommand::Lint { dirs } => {
+            let config = rules::read_rule_dirs(&rule_dirs_or_default(dirs))?;
+            let (_, report) = shaobing_detect::Detector::new(config);
+            for e in &report.rejected {
+                writeln!(out, "{} {e}", if zh { "拒绝" } else { "rejected" })?;
+            }
+            for w in &report.warnings {
+                writeln!(out, "{} {w}", if zh { "警告" } else { "warning" })?;
+            }
+            writeln!(
+                out,
+                "{}: {} / {}: {} / {}: {}",
+                if zh { "已加载" } else { "loaded" },
+                report.loaded,
+                if zh { "拒绝" } else { "rejected" },
+                report.rejected.len(),
+                if zh { "警告" } else { "warnings" },
+                report.warnings.len()
+            )?;
+            if !report.rejected.is_empty() {
+                std::process::exit(1);
+            }
+        }
+        RulesCommand::Test { dirs } => {
+            let report = rules::test_rule_dirs(&rule_dirs_or_default(dirs))?;
+            for o in &report.outcomes {
+                let mark = if o.passed() { "ok  " } else { "FAIL" };
+                writeln!(out, "{mark} {} ({} cases)", o.origin, o.cases.len())?;
+                if let Some(e) = &o.error {
+                    writeln!(out, "     {e}")?;
+                }
+                for f in o.failures() {
+                    writeln!(out, "     {}: {}", f.name, f.detail)?;
+                }
+            }
+            for u in &report.untested {
+                writeln!(out, "{} {u}", if zh { "无测试" } else { "untested" })?;
+            }
+            let failed = report.outcomes.iter().filter(|o| !o.passed()).count();
+            writeln!(
+                out,
+                "{} passed, {} failed",
+                report.outcomes.len() - failed,
+                failed
+            )?;
+            if !report.passed() || !report.untested.is_empty() {
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
 }

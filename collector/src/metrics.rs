@@ -1,5 +1,6 @@
 //! Collector counters: ingest volume, dedup hits, rejects by reason, store
-//! latency. Rendered as Prometheus text by [`Metrics::render`].
+//! latency. Rendered as Prometheus text by [`Metrics::render`] and served on
+//! `GET /metrics` by [`serve`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,6 +13,7 @@ pub struct Metrics {
     pub alerts_raised: AtomicU64,
     pub dedup_hits: AtomicU64,
     pub store_errors: AtomicU64,
+    pub store_flushes: AtomicU64,
     pub store_latency_us_total: AtomicU64,
     rejects: Mutex<BTreeMap<String, u64>>,
 }
@@ -37,6 +39,7 @@ impl Metrics {
             ("shaobing_alerts_raised_total", &self.alerts_raised),
             ("shaobing_dedup_hits_total", &self.dedup_hits),
             ("shaobing_store_errors_total", &self.store_errors),
+            ("shaobing_store_flushes_total", &self.store_flushes),
             (
                 "shaobing_store_latency_microseconds_total",
                 &self.store_latency_us_total,
@@ -56,5 +59,45 @@ impl Metrics {
             ));
         }
         out
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus text format) on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: std::sync::Arc<Metrics>) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics endpoint stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_lists_counters_and_rejects_by_reason() {
+        let m = Metrics::default();
+        m.events_stored.fetch_add(7, Ordering::Relaxed);
+        m.inc_reject("tls_handshake");
+        m.inc_reject("tls_handshake");
+        let text = m.render();
+        assert!(text.contains("shaobing_events_stored_total 7\n"));
+        assert!(text.contains("shaobing_rejects_total{reason=\"tls_handshake\"} 2\n"));
+        assert_eq!(m.rejects("tls_handshake"), 2);
     }
 }

@@ -103,3 +103,47 @@ pub fn default_rule_dir() -> PathBuf {
     }
     PathBuf::from("/etc/shaobing/rules")
 }
+
+/// Outcome of `rules test` over directories.
+#[derive(Debug, Default)]
+pub struct RuleTestReport {
+    pub outcomes: Vec<shaobing_detect::TestOutcome>,
+    /// Rule files that have no sibling `*.tests.yml`.
+    pub untested: Vec<String>,
+}
+
+impl RuleTestReport {
+    pub fn passed(&self) -> bool {
+        !self.outcomes.is_empty() && self.outcomes.iter().all(|o| o.passed())
+    }
+}
+
+/// Runs every rule's sibling test file (`<name>.tests.yml`) found under `dirs`,
+/// with all rules of `dirs` loaded (a correlation needs its detection rules).
+pub fn test_rule_dirs(dirs: &[PathBuf]) -> Result<RuleTestReport, RulesError> {
+    let config = read_rule_dirs(dirs)?;
+    let mut report = RuleTestReport::default();
+    for source in &config.sources {
+        let tests_path = PathBuf::from(
+            source
+                .origin
+                .trim_end_matches(".yml")
+                .trim_end_matches(".yaml"),
+        )
+        .with_extension("tests.yml");
+        if !tests_path.is_file() {
+            report.untested.push(source.origin.clone());
+            continue;
+        }
+        let tests = RuleSource {
+            origin: tests_path.display().to_string(),
+            yaml: read(&tests_path)?,
+        };
+        report.outcomes.push(shaobing_detect::run_rule_tests(
+            &config,
+            &source.origin,
+            &tests,
+        ));
+    }
+    Ok(report)
+}

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::ingest::{EnrollService, PublishService, spawn_tls_listener};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::pki::{Pki, TokenStore};
+use crate::pki::{Pki, RevocationList, TokenStore};
 use crate::rules::read_rule_dirs;
 use crate::store::Store;
 
@@ -26,6 +26,12 @@ pub struct ServeConfig {
     pub clickhouse_url: Option<String>,
     pub clickhouse_database: String,
     pub rule_dirs: Vec<PathBuf>,
+    /// Prometheus `GET /metrics` address (none = not served).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Offline-agent detection.
+    pub fleet: crate::fleet::FleetWatch,
+    /// Operator console address (HTTPS with the collector's certificate); none = off.
+    pub console_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +51,14 @@ pub enum ServeError {
     },
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// A running collector: its bound addresses and shared state.
 pub struct RunningCollector {
+    /// The console, when `console_listen` was set.
+    pub console: Option<crate::console::ConsoleHandle>,
     pub data_addr: SocketAddr,
     pub enroll_addr: SocketAddr,
     pub pipeline: Arc<Pipeline>,
@@ -60,6 +70,9 @@ pub struct RunningCollector {
 impl RunningCollector {
     /// Stops accepting and waits for the servers to finish.
     pub async fn shutdown(self) {
+        if let Some(console) = self.console {
+            console.shutdown().await;
+        }
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -153,21 +166,31 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
             addr: config.enroll_listen,
             source,
         })?;
-    let never_revoked: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(|_| false);
+    let revoked = Arc::new(RevocationList::new(pki.revoked_path()));
+    let check_revoked = revoked.clone();
+    let is_revoked: Arc<dyn Fn(&str) -> bool + Send + Sync> =
+        Arc::new(move |id| check_revoked.is_revoked(id));
     let data_incoming = spawn_tls_listener(
         data_listener,
         data_tls,
         metrics.clone(),
         "data",
-        never_revoked.clone(),
+        is_revoked.clone(),
     );
     let enroll_incoming = spawn_tls_listener(
         enroll_listener,
         enroll_tls,
         metrics.clone(),
         "enroll",
-        never_revoked,
+        is_revoked,
     );
+
+    if let Some(addr) = config.metrics_listen {
+        let listener = bind(addr).await?;
+        tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
+        tracing::info!(%addr, "metrics endpoint listening");
+    }
+    tokio::spawn(crate::fleet::run(pipeline.store.clone(), config.fleet));
 
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -175,6 +198,8 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
     };
     let ingest = IngestServer::new(PublishService {
         pipeline: pipeline.clone(),
+        pki: pki.clone(),
+        revoked,
     })
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
@@ -193,8 +218,25 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
             .add_service(enroll)
             .serve_with_incoming_shutdown(enroll_incoming, signal(shutdown_rx)),
     );
+    let console = match config.console_listen {
+        Some(addr) => {
+            let console_config = crate::console::ConsoleConfig::new(addr, config.data_dir.clone())
+                .with_tls(server_cert.clone(), server_key.clone());
+            let handle = crate::console::start(
+                console_config,
+                pipeline.store.clone(),
+                metrics.clone(),
+                pipeline.clone(),
+            )
+            .await?;
+            tracing::info!(url = %handle.url(), "console listening");
+            Some(handle)
+        }
+        None => None,
+    };
     tracing::info!(%data_addr, %enroll_addr, "collector listening");
     Ok(RunningCollector {
+        console,
         data_addr,
         enroll_addr,
         pipeline,

@@ -3,6 +3,7 @@
 -- SHAOBING_WRITE_SCHEMA=1 cargo test -p shaobing-collector --lib schema_script
 -- The collector creates all of this itself on start; this file is for review and for
 -- creating the tables by hand:
+--   clickhouse-client --query "CREATE DATABASE IF NOT EXISTS shaobing"
 --   clickhouse-client --database shaobing --multiquery < schema.sql
 
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -13,8 +13,10 @@
 //! each time, so the caller can *upsert* by `alert_id`. A match after the window
 //! opens a new alert with a new id.
 //!
-//! `alert_id` is a hash of the suppression key and the first event time, so
-//! re-processing the same events gives the same ids.
+//! `alert_id` is a hash of the suppression key and the time of the event that
+//! opened the alert, so re-processing the same events gives the same ids.
+//! `first_time_unix_nano` is the earliest event covered: for a correlation, the
+//! first event of the window that crossed the threshold (whole seconds).
 //!
 //! # Counts
 //!
@@ -44,7 +46,8 @@ use crate::sigma_event::SigmaEvent;
 /// One alert, as stored and shown. Upsert by `alert_id`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Alert {
-    /// Deterministic id: hash of rule id + scope + group key + first time.
+    /// Deterministic id: hash of rule id + scope + group key + the time of the
+    /// event that opened the alert.
     pub alert_id: String,
     /// Id of the rule that raised it.
     pub rule_id: String,
@@ -86,10 +89,14 @@ pub struct Hit<'a> {
     pub event: &'a SigmaEvent,
     /// Event time in unix nanoseconds.
     pub time_unix_nano: i64,
+    /// Earliest event the hit covers (a correlation's window starts before the
+    /// event that completed it); at most `time_unix_nano`.
+    pub first_time_unix_nano: i64,
     /// Events this hit contributes (1 for a detection; the window for a new
     /// correlation alert).
     pub count: u64,
-    /// Event ids this hit contributes.
+    /// Event ids of a new alert (the triggering event, or a correlation's window);
+    /// an update only adds the triggering event's id.
     pub event_ids: Vec<String>,
     /// Correlation aggregated value (0 for detections).
     pub value: f64,
@@ -123,19 +130,21 @@ impl AlertBook {
             && time.abs_diff(open.opened_unix_nano) < window_nanos.unsigned_abs()
         {
             let alert = &mut open.alert;
-            alert.first_time_unix_nano = alert.first_time_unix_nano.min(time);
+            alert.first_time_unix_nano = alert
+                .first_time_unix_nano
+                .min(hit.first_time_unix_nano.min(time));
             alert.last_time_unix_nano = alert.last_time_unix_nano.max(time);
             alert.count += match hit.rule.kind {
                 RuleKind::Correlation => 1,
                 RuleKind::Detection | RuleKind::Filter => hit.count,
             };
-            for id in hit.event_ids {
-                if alert.event_ids.len() >= MAX_EVENT_IDS {
-                    break;
-                }
-                if !alert.event_ids.contains(&id) {
-                    alert.event_ids.push(id);
-                }
+            // Only the triggering event is new: the rest of a correlation's window
+            // is already in the alert (re-checking all of it is quadratic).
+            if let Some(id) = hit.event.text("EventId")
+                && alert.event_ids.len() < MAX_EVENT_IDS
+                && !alert.event_ids.contains(&id)
+            {
+                alert.event_ids.push(id);
             }
             alert.summary = render_summary(hit.rule, &hit.group, hit.event, alert, hit.value);
             return alert.clone();
@@ -153,7 +162,7 @@ impl AlertBook {
             mlps: hit.rule.mlps.clone(),
             agent_id: hit.event.text("AgentId").unwrap_or_default(),
             hostname: hit.event.text("Hostname").unwrap_or_default(),
-            first_time_unix_nano: time,
+            first_time_unix_nano: hit.first_time_unix_nano.min(time),
             last_time_unix_nano: time,
             count: hit.count.max(1),
             group_key,

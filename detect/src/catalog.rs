@@ -24,6 +24,9 @@ use crate::placeholders::expand_rule;
 use crate::sigma_event::LOGSOURCE_PRODUCT_FIELD;
 use crate::{DetectConfig, LoadReport, MAX_EVENT_IDS, RuleInfo};
 
+/// Most entries one correlation group keeps in its window.
+pub const MAX_GROUP_ENTRIES: usize = 256;
+
 /// Custom attribute: fields that split a detection rule's alerts.
 pub const ATTR_GROUP_BY: &str = "shaobing.group_by";
 /// Custom attribute: the alert summary template.
@@ -173,6 +176,11 @@ impl Loader {
             emit_detections: true,
             correlation_event_mode: CorrelationEventMode::Refs,
             max_correlation_events: MAX_EVENT_IDS,
+            // value_count re-counts distinct values over the whole window on every
+            // event; without a cap a fast attack (hundreds of failures a second for
+            // minutes) makes that quadratic. Dropping the oldest entries beyond the
+            // cap can only under-count, and thresholds are far below it.
+            max_group_entries: Some(MAX_GROUP_ENTRIES),
             ..CorrelationConfig::default()
         };
         let mut engine = CorrelationEngine::new(engine_config);
@@ -183,13 +191,10 @@ impl Loader {
             "@shaobing.unused.service",
             "@shaobing.unused.category",
         )));
-        let (clauses, mut rejected) = match &config.mlps_yaml {
+        let (clauses, rejected) = match &config.mlps_yaml {
             Some(yaml) => parse_clause_map(yaml),
             None => (ClauseMap::new(), Vec::new()),
         };
-        rejected
-            .iter_mut()
-            .for_each(|e| e.origin = MLPS_ORIGIN.to_string());
         Loader {
             engine,
             lists: config.lists.clone(),
@@ -502,6 +507,13 @@ impl Loader {
                 && let Some(generate) = self.referenced.get(&meta.id)
             {
                 meta.emits_alerts = *generate;
+            }
+        }
+        for rule_id in self.clauses.keys() {
+            if !self.rules.contains_key(rule_id) {
+                let warning = RuleError::new(MLPS_ORIGIN, "clauses for a rule that is not loaded")
+                    .for_rule(Some(rule_id));
+                self.warnings.push(warning);
             }
         }
         let count = |kind: RuleKind| self.rules.values().filter(|m| m.kind == kind).count();

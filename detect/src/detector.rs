@@ -26,6 +26,11 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// How often (in processed events) expired state is swept.
 const EVICT_EVERY_EVENTS: u64 = 1024;
 
+/// How far behind the latest event time state is kept anyway: an agent that was
+/// offline ships its spooled backlog with old timestamps, and its windows must
+/// survive the sweeps that newer agents' events trigger meanwhile.
+const EVICTION_GRACE_NANOS: i64 = 3600 * NANOS_PER_SECOND;
+
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
 /// Sigma detection and correlation over Shaobing events. No I/O, no clock.
@@ -129,16 +134,20 @@ impl Detector {
         }
     }
 
-    /// Drops correlation windows and open alerts that can no longer change, judged
-    /// by the latest event time seen. [`Self::process`] calls this periodically.
+    /// Drops correlation windows and open alerts that can no longer change: those
+    /// older than the latest event time seen minus one hour of grace (for backlogs
+    /// shipped late). [`Self::process`] calls this periodically.
     pub fn evict_expired(&mut self) {
         if self.watermark_unix_nano == i64::MIN {
             return;
         }
-        let now_secs = self.watermark_unix_nano.div_euclid(NANOS_PER_SECOND);
-        self.catalog.engine.evict_expired(now_secs);
-        self.alerts
-            .evict(self.watermark_unix_nano, self.window_nanos);
+        let now = self
+            .watermark_unix_nano
+            .saturating_sub(EVICTION_GRACE_NANOS);
+        self.catalog
+            .engine
+            .evict_expired(now.div_euclid(NANOS_PER_SECOND));
+        self.alerts.evict(now, self.window_nanos);
     }
 
     /// Forgets all correlation windows and open alerts; the rules stay loaded.
@@ -225,18 +234,28 @@ fn make_hit<'a>(
                 group,
                 event,
                 time_unix_nano,
+                first_time_unix_nano: time_unix_nano,
                 count: 1,
                 event_ids: event.text("EventId").into_iter().collect(),
                 value: 0.0,
             })
         }
         ResultBody::Correlation(body) => {
-            let event_ids: Vec<String> = body
-                .event_refs
+            let refs = body.event_refs.as_deref().unwrap_or_default();
+            let mut event_ids: Vec<String> = refs.iter().filter_map(|r| r.id.clone()).collect();
+            // Chained correlations carry no event references: name at least the
+            // event that completed them.
+            if let Some(id) = event.text("EventId")
+                && !event_ids.contains(&id)
+            {
+                event_ids.push(id);
+            }
+            // References keep whole seconds; never report a first time after the event.
+            let first_time_unix_nano = refs
                 .iter()
-                .flatten()
-                .filter_map(|r| r.id.clone())
-                .collect();
+                .map(|r| r.timestamp.saturating_mul(NANOS_PER_SECOND))
+                .min()
+                .map_or(time_unix_nano, |first| first.min(time_unix_nano));
             let window_events = match body.correlation_type {
                 CorrelationType::EventCount => body.aggregated_value as u64,
                 _ => 0,
@@ -247,6 +266,7 @@ fn make_hit<'a>(
                 group: body.group_key.clone(),
                 event,
                 time_unix_nano,
+                first_time_unix_nano,
                 count,
                 event_ids,
                 value: body.aggregated_value,

@@ -101,9 +101,10 @@ fn five_failures_in_a_minute_raise_one_alert() {
     assert_eq!(alert.count, 5);
     assert_eq!(alert.event_ids, vec!["e-0", "e-1", "e-2", "e-3", "e-4"]);
     assert_eq!(
-        alert.first_time_unix_nano,
-        BASE_TIME_UNIX_NANO + 40 * SECOND
+        alert.first_time_unix_nano, BASE_TIME_UNIX_NANO,
+        "the first failure in the window"
     );
+    assert_eq!(alert.last_time_unix_nano, BASE_TIME_UNIX_NANO + 40 * SECOND);
     assert_eq!(alert.agent_id, "agent-1");
     assert_eq!(alert.hostname, "web-1");
     assert!(alert.tags.contains(&"attack.t1110.001".to_string()));
@@ -286,5 +287,54 @@ fn reset_forgets_windows_and_open_alerts() {
     assert!(
         brute_force_alerts(&mut detector, &after).is_empty(),
         "the 5 earlier failures are forgotten"
+    );
+}
+
+#[test]
+fn a_late_backlog_keeps_its_windows_while_newer_events_arrive() {
+    let mut detector = detector();
+    // A host that was offline ships failures from 30 minutes ago, interleaved with
+    // a busy host's current events (enough to trigger several eviction sweeps).
+    let mut alerts = Vec::new();
+    for n in 0..5 {
+        let late = failure(n, n as i64, "203.0.113.7");
+        alerts.extend(brute_force_alerts(&mut detector, &[late]));
+        let current: Vec<Event> = (0..1500)
+            .map(|k| {
+                failure(
+                    10_000 + n * 1500 + k,
+                    1800 + k as i64 / 100,
+                    &format!("198.51.100.{}", k % 200),
+                )
+            })
+            .collect();
+        brute_force_alerts(&mut detector, &current);
+    }
+    assert!(
+        alerts.iter().any(|a| a.group_key == "SourceIp=203.0.113.7"),
+        "the backlog's 5 failures within 5 seconds still make a brute force"
+    );
+}
+
+#[test]
+fn eviction_drops_state_well_behind_the_latest_event() {
+    let mut detector = detector();
+    brute_force_alerts(&mut detector, &failures_at(&[0, 1, 2], "203.0.113.7"));
+    // Two hours later (beyond the one-hour grace) the old window is gone.
+    brute_force_alerts(&mut detector, &[failure(50, 7200, "198.51.100.1")]);
+    detector.evict_expired();
+    assert_eq!(
+        detector.open_alerts(),
+        1,
+        "only the alert of 198.51.100.1 is still open"
+    );
+    let later: Vec<Event> = [7201, 7202]
+        .iter()
+        .enumerate()
+        .map(|(n, at)| failure(60 + n, *at, "203.0.113.7"))
+        .collect();
+    assert!(
+        brute_force_alerts(&mut detector, &later).is_empty(),
+        "the failures two hours ago no longer count"
     );
 }

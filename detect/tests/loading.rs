@@ -340,6 +340,12 @@ fn mlps_clauses_and_rule_listing() {
         1,
         "the bad clause is reported: {report:?}"
     );
+    assert_eq!(
+        report.warnings.len(),
+        1,
+        "r2 names no loaded rule: {report:?}"
+    );
+    assert_eq!(report.warnings[0].rule_id.as_deref(), Some("r2"));
     let info = &detector.rules()[0];
     assert_eq!(info.mlps, vec!["8.1.4.1 b)"]);
     assert_eq!(info.logsource, "product=linux service=auth");

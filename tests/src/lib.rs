@@ -3,6 +3,8 @@
 //! what landed in the store (ClickHouse through `clickhouse-client`, the
 //! embedded store through the collector's own CLI).
 
+pub mod browser;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -140,15 +142,31 @@ impl Collector {
 
     /// `serve` only (the CA must exist): used to restart a collector.
     pub fn serve(dir: &Path, clickhouse_database: Option<&str>) -> anyhow::Result<Self> {
-        let (data_port, enroll_port) = (free_port(), free_port());
+        Self::serve_on(
+            dir,
+            clickhouse_database,
+            "127.0.0.1",
+            free_port(),
+            free_port(),
+        )
+    }
+
+    /// `serve` on `host` with fixed ports (to restart a collector where its agents expect it).
+    pub fn serve_on(
+        dir: &Path,
+        clickhouse_database: Option<&str>,
+        host: &str,
+        data_port: u16,
+        enroll_port: u16,
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(bin("shaobing-collector")?);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{data_port}"))
+            .arg(format!("{host}:{data_port}"))
             .arg("--enroll-listen")
-            .arg(format!("127.0.0.1:{enroll_port}"))
+            .arg(format!("{host}:{enroll_port}"))
             .arg("--rules")
             .arg(repo_root().join("rules"))
             .env("RUST_LOG", "info");
@@ -158,7 +176,11 @@ impl Collector {
                 .arg("--clickhouse-database")
                 .arg(db);
         }
-        let daemon = Daemon::spawn(cmd, dir.join("collector.log"))?;
+        let log = dir.join(format!(
+            "collector-{data_port}-{}.log",
+            unique_database("run")
+        ));
+        let daemon = Daemon::spawn(cmd, log)?;
         let ready = wait_for(Duration::from_secs(30), || {
             daemon
                 .log_text()
@@ -233,6 +255,22 @@ pub struct Agent {
 impl Agent {
     /// Writes a config following `auth_log` and shipping to `collector`.
     pub fn configure(dir: &Path, collector_port: u16) -> anyhow::Result<Self> {
+        Self::configure_with(dir, collector_port, "")
+    }
+
+    /// Like [`Agent::configure`], with extra top-level TOML lines (e.g. `spool_max_bytes = 4096`).
+    pub fn configure_with(dir: &Path, collector_port: u16, extra: &str) -> anyhow::Result<Self> {
+        Self::configure_url(dir, &format!("https://127.0.0.1:{collector_port}"), extra)
+    }
+
+    /// Like [`Agent::configure_with`], shipping to the data-port URL `collector`.
+    pub fn configure_url(dir: &Path, collector: &str, extra: &str) -> anyhow::Result<Self> {
+        let mut extra = extra.to_string();
+        for (key, default) in [("heartbeat_secs", "1"), ("batch_max_delay_ms", "100")] {
+            if !extra.contains(key) {
+                extra.push_str(&format!("\n{key} = {default}"));
+            }
+        }
         std::fs::create_dir_all(dir)?;
         let auth_log = dir.join("auth.log");
         std::fs::write(&auth_log, b"")?;
@@ -240,9 +278,10 @@ impl Agent {
         std::fs::write(
             &config,
             format!(
-                "collectors = [\"https://127.0.0.1:{collector_port}\"]\n\
-                 data_dir = \"{}\"\nheartbeat_secs = 1\nbatch_max_delay_ms = 100\n\
-                 [login]\nauth_logs = [\"{}\"]\njournald = false\n",
+                "collectors = [\"{collector}\"]\n\
+                 data_dir = \"{}\"\n{extra}\n\
+                 [login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n\
+                 [network]\nenabled = false\n[file]\nenabled = false\n",
                 dir.join("data").display(),
                 auth_log.display()
             ),
@@ -339,4 +378,165 @@ pub fn unique_database(prefix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+impl Collector {
+    /// Number of stored events matching `args` (e.g. `["--kind", "login"]`), via the CLI.
+    pub fn count_events(&self, args: &[&str]) -> anyhow::Result<u64> {
+        let mut all = vec!["events", "--count"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all)?;
+        if !out.status.success() {
+            bail!("events failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+    }
+}
+
+impl Agent {
+    /// The agent id from `identity.json` (after enrolling).
+    pub fn agent_id(&self) -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(self.dir.join("data/identity.json"))?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        v["agent_id"]
+            .as_str()
+            .map(str::to_string)
+            .context("identity.json has no agent_id")
+    }
+}
+
+/// Stops the local ClickHouse server (SIGTERM to every `clickhouse-server`) and
+/// waits until it no longer answers.
+pub fn clickhouse_stop() -> anyhow::Result<()> {
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-x", "clickhouse-serv"])
+        .status();
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-f", "clickhouse-server --config-file"])
+        .status();
+    let stopped = wait_for(Duration::from_secs(30), || {
+        (!clickhouse_pings()).then_some(())
+    });
+    if stopped.is_none() {
+        bail!("ClickHouse did not stop");
+    }
+    Ok(())
+}
+
+/// Starts the local ClickHouse server as the `clickhouse` user (as `.ci/run` does)
+/// and waits for `/ping`.
+pub fn clickhouse_start() -> anyhow::Result<()> {
+    Command::new("su")
+        .args([
+            "-s",
+            "/bin/sh",
+            "clickhouse",
+            "-c",
+            "clickhouse-server --config-file=/etc/clickhouse-server/config.xml >/dev/null 2>&1 &",
+        ])
+        .status()?;
+    if wait_for(Duration::from_secs(60), || clickhouse_pings().then_some(())).is_none() {
+        bail!("ClickHouse did not come back");
+    }
+    Ok(())
+}
+
+/// Whether ClickHouse answers `SELECT 1`.
+pub fn clickhouse_pings() -> bool {
+    clickhouse_query("SELECT 1")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+}
+
+/// Runs `ip` with `args`, failing with its stderr.
+pub fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// A network namespace joined to the root namespace by a veth pair:
+/// `host_ip` on the root side, `ns_ip` inside. Removed on drop.
+pub struct Netns {
+    pub name: String,
+    pub host_if: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+impl Netns {
+    pub fn create(name: &str, subnet: u8) -> anyhow::Result<Self> {
+        let host_if = format!("{name}-h");
+        let ns_if = format!("{name}-a");
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("ip").args(args).stderr(Stdio::null()).status();
+        };
+        quiet(&["netns", "del", name]);
+        quiet(&["link", "del", &host_if]);
+        let host_ip = format!("10.231.{subnet}.1");
+        let ns_ip = format!("10.231.{subnet}.2");
+        ip(&["netns", "add", name])?;
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ])?;
+        ip(&["link", "set", &ns_if, "netns", name])?;
+        ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &host_if])?;
+        ip(&["link", "set", &host_if, "up"])?;
+        ip(&[
+            "netns",
+            "exec",
+            name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{ns_ip}/24"),
+            "dev",
+            &ns_if,
+        ])?;
+        ip(&["netns", "exec", name, "ip", "link", "set", &ns_if, "up"])?;
+        ip(&["netns", "exec", name, "ip", "link", "set", "lo", "up"])?;
+        Ok(Self {
+            name: name.to_string(),
+            host_if,
+            host_ip,
+            ns_ip,
+        })
+    }
+
+    /// Cuts (`false`) or restores (`true`) the link.
+    pub fn link(&self, up: bool) -> anyhow::Result<()> {
+        ip(&["link", "set", &self.host_if, if up { "up" } else { "down" }])
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+impl Agent {
+    /// Runs the agent inside network namespace `ns`.
+    pub fn run_in(&mut self, ns: &str) -> anyhow::Result<()> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .arg(bin("shaobing-agent")?)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env("RUST_LOG", "info");
+        self.daemon = Some(Daemon::spawn(cmd, self.dir.join("agent.log"))?);
+        Ok(())
+    }
 }

@@ -7,7 +7,9 @@
 //! transaction, so after a crash the source restarts exactly after the last
 //! event that reached the spool: nothing lost, nothing read twice.
 
+pub mod file;
 pub mod login;
+pub mod network;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -56,6 +56,9 @@ impl Pki {
     pub fn tokens_path(&self) -> PathBuf {
         self.dir.join("tokens.json")
     }
+    pub fn revoked_path(&self) -> PathBuf {
+        self.dir.join("revoked.json")
+    }
 
     pub fn is_initialised(&self) -> bool {
         self.ca_cert_path().exists() && self.ca_key_path().exists()
@@ -146,12 +149,18 @@ impl Pki {
     /// Signs an agent's CSR. The subject is replaced: CN = a new agent id, so the
     /// identity is chosen by the collector, never by the agent.
     pub fn sign_agent_csr(&self, csr_pem: &str) -> Result<AgentCertificate, PkiError> {
+        self.sign_csr_as(csr_pem, &uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Signs a CSR for an existing agent (certificate rotation): same agent id,
+    /// new key, new validity period.
+    pub fn sign_csr_as(&self, csr_pem: &str, agent_id: &str) -> Result<AgentCertificate, PkiError> {
+        let agent_id = agent_id.to_string();
         let ca_pem = self.ca_pem()?;
         let ca_key = KeyPair::from_pem(&read(&self.ca_key_path())?)?;
         let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .map_err(|e| PkiError::BadRequest(e.to_string()))?;
-        let agent_id = uuid::Uuid::new_v4().to_string();
         let now = OffsetDateTime::now_utc();
         let not_after = now + Duration::days(AGENT_VALIDITY_DAYS);
         let mut params = CertificateParams::default();

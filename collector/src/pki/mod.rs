@@ -2,12 +2,15 @@
 //! agents' certificate requests, and one-time enrollment tokens.
 //!
 //! Layout of the PKI directory (`<data dir>/pki`):
-//! `ca.crt`, `ca.key` (0600), `server.crt`, `server.key` (0600), `tokens.json`.
+//! `ca.crt`, `ca.key` (0600), `server.crt`, `server.key` (0600), `tokens.json`,
+//! `revoked.json`.
 
 mod ca;
+mod revocation;
 mod tokens;
 
 pub use ca::{AgentCertificate, Pki, agent_id_from_cert_der};
+pub use revocation::{Revocation, RevocationList};
 pub use tokens::{TokenError, TokenStore};
 
 /// PKI failures, each naming the file or step.

@@ -3,36 +3,49 @@
 //! Two back-ends behind one [`Store`] (enum dispatch, no trait objects):
 //! - [`EmbeddedStore`]: one SQLite file in the data directory, the default when no ClickHouse
 //!   URL is configured (demo and small sites need nothing else);
-//! - [`ClickHouseStore`]: ClickHouse over HTTP, Debian 12's 18.16 up to current releases.
+//! - [`ClickHouseStore`]: ClickHouse over HTTP, Debian 12's 18.16 up to current releases, on
+//!   one server or a cluster ([`ClickHouseOptions::cluster`]).
 //!
 //! Both pass the same test suite (`collector/tests/store_suite.rs`). What each table holds and
 //! why it is laid out that way is documented in `deploy/clickhouse/README.md`.
 //!
-//! Delivery contract: [`Store::write_batch`] returns only once the batch is durable and is
-//! idempotent per `(agent_id, seq)`: the collector acks the agent after it, and a batch that is
-//! sent again (lost ack, reconnect, collector restart) is reported as
-//! [`WriteOutcome::Duplicate`] and stored nothing.
+//! Delivery contract: [`Store::write_batches`] (and [`Store::write_batch`], one batch) returns
+//! only once the batches are durable and is idempotent per `(agent_id, seq)`: the collector
+//! acks the agents after it, and a batch that is sent again (lost ack, reconnect, collector
+//! restart) is reported as [`WriteOutcome::Duplicate`] and stored nothing.
+//!
+//! Retention ([`RetentionPolicy`], [`Store::apply_retention`]) removes whole day or month
+//! partitions; the query API serves the CLI, the console and the 等保 reports.
 
 mod clickhouse;
 mod embedded;
 mod event_row;
 mod records;
+mod retention;
 
 use std::path::Path;
 
 use shaobing_detect::Alert;
 use shaobing_wire::v1::Event;
 
-pub use self::clickhouse::ClickHouseStore;
-pub use self::clickhouse::schema::schema_script as clickhouse_schema_script;
+pub use self::clickhouse::compat::ServerCapabilities;
+pub use self::clickhouse::schema::{
+    Layout as ClickHouseLayout, schema_script as clickhouse_schema_script,
+};
+pub use self::clickhouse::sql::{RecordedStatement, Statement, StatementId, StatementKind};
+pub use self::clickhouse::{
+    ClickHouseOptions, ClickHouseStore, ttl_statements as clickhouse_ttl_statements,
+};
 pub use self::embedded::EmbeddedStore;
 pub use self::records::{
-    AgentRecord, AlertQuery, AlertRecord, AlertStatus, AuditEntry, AuditQuery, CheckQuery,
-    CheckRecord, EventQuery, EventRecord, FieldFilter, MAX_QUERY_LIMIT,
+    AgentRecord, AlertGroup, AlertQuery, AlertRecord, AlertStatus, AuditEntry, AuditQuery,
+    CheckQuery, CheckRecord, EventGroup, EventQuery, EventRecord, FieldFilter, GroupCount,
+    MAX_QUERY_LIMIT, MAX_TIME_BUCKETS, SourceSpan, TimeBucketCount,
 };
-
-/// Days of events kept by default (网络安全法: network logs kept at least six months).
-pub const DEFAULT_RETENTION_DAYS: u16 = 186;
+pub use self::retention::{
+    DEFAULT_ALERT_RETENTION_DAYS, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_RETENTION_DAYS,
+    RetentionPolicy, RetentionReport, SIX_MONTHS_DAYS, TableRetention,
+};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -76,13 +89,35 @@ pub enum StoreError {
     Poisoned,
 }
 
-/// Result of [`Store::write_batch`].
+/// Result of [`Store::write_batch`] (one per batch for [`Store::write_batches`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// The batch is now durably stored.
     Stored,
     /// This `(agent_id, seq)` (or a later seq) was stored before: nothing was written.
     Duplicate,
+}
+
+/// One agent batch for [`Store::write_batches`]: its events and the alerts they raised.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchWrite<'a> {
+    /// Authenticated agent identity (stored for every event, whatever the payload claims).
+    pub agent_id: &'a str,
+    /// The agent's batch sequence number.
+    pub seq: u64,
+    /// The batch's events.
+    pub events: &'a [Event],
+    /// Alerts detection raised on them.
+    pub alerts: &'a [Alert],
+}
+
+/// A batch as the back-ends take it (alerts converted to records).
+#[derive(Debug)]
+pub(crate) struct PreparedBatch<'a> {
+    pub(crate) agent_id: &'a str,
+    pub(crate) seq: u64,
+    pub(crate) events: &'a [Event],
+    pub(crate) alerts: Vec<AlertRecord>,
 }
 
 /// The storage back-end in use.
@@ -104,17 +139,50 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite store at `path` and applies pending migrations.
+    /// Opens (creating if needed) the SQLite store at `path` and applies pending migrations,
+    /// with the default [`RetentionPolicy`].
     pub async fn open_embedded(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store::Embedded(EmbeddedStore::open(path).await?))
+        Self::open_embedded_with(path, RetentionPolicy::default()).await
     }
 
-    /// Connects to ClickHouse at `url`, creates `database` and its tables (migrations are
-    /// recorded in `schema_migrations`) and detects the server version.
+    /// [`Store::open_embedded`] with a retention policy.
+    pub async fn open_embedded_with(
+        path: &Path,
+        retention: RetentionPolicy,
+    ) -> Result<Store, StoreError> {
+        Ok(Store::Embedded(EmbeddedStore::open(path, retention).await?))
+    }
+
+    /// Connects to ClickHouse at `url` (single server, default retention), creates `database`
+    /// and its tables (migrations are recorded in `schema_migrations`) and detects the server
+    /// version.
     pub async fn open_clickhouse(url: &str, database: &str) -> Result<Store, StoreError> {
+        Self::open_clickhouse_with(url, &ClickHouseOptions::database(database)).await
+    }
+
+    /// Connects to ClickHouse at `url` with `options` (database, cluster, retention): detects
+    /// what the server supports, creates the database and tables, applies migrations and sets
+    /// retention `TTL`s where the server has them.
+    pub async fn open_clickhouse_with(
+        url: &str,
+        options: &ClickHouseOptions,
+    ) -> Result<Store, StoreError> {
         Ok(Store::ClickHouse(
-            ClickHouseStore::open(url, database).await?,
+            ClickHouseStore::open(url, options).await?,
         ))
+    }
+
+    /// The ClickHouse store, if that is the back-end in use.
+    pub fn as_clickhouse(&self) -> Option<&ClickHouseStore> {
+        match self {
+            Store::ClickHouse(store) => Some(store),
+            Store::Embedded(_) => None,
+        }
+    }
+
+    /// The retention policy this store enforces (for the console and the 等保 report).
+    pub fn retention(&self) -> &RetentionPolicy {
+        dispatch!(self, s => s.retention())
     }
 
     /// `"embedded"` or `"clickhouse"`.
@@ -138,8 +206,45 @@ impl Store {
         events: &[Event],
         alerts: &[Alert],
     ) -> Result<WriteOutcome, StoreError> {
-        let alerts: Vec<AlertRecord> = alerts.iter().map(AlertRecord::from_alert).collect();
-        dispatch!(self, s => s.write_batch(agent_id, seq, events, &alerts).await)
+        let outcomes = self
+            .write_batches(&[BatchWrite {
+                agent_id,
+                seq,
+                events,
+                alerts,
+            }])
+            .await?;
+        outcomes
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt {
+                column: "batches",
+                reason: "no outcome for the batch written".to_owned(),
+            })
+    }
+
+    /// Durably stores many batches (of one or many agents) at once: one outcome per batch, in
+    /// order. Same guarantees as [`Store::write_batch`] for each batch, decided in order as if
+    /// they were written one by one (a repeated `(agent_id, seq)` in the same call, or a seq
+    /// not above one stored earlier in the call, is a [`WriteOutcome::Duplicate`]). ClickHouse
+    /// sends at most five `INSERT`s per call whatever the number of batches (one per table
+    /// plus the two bookkeeping marks); the embedded store writes them in one transaction.
+    /// On error nothing is acked: every batch of the call must be sent again (those that
+    /// did land are then reported as duplicates, or completed where a write was cut short).
+    pub async fn write_batches(
+        &self,
+        batches: &[BatchWrite<'_>],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let prepared: Vec<PreparedBatch<'_>> = batches
+            .iter()
+            .map(|b| PreparedBatch {
+                agent_id: b.agent_id,
+                seq: b.seq,
+                events: b.events,
+                alerts: b.alerts.iter().map(AlertRecord::from_alert).collect(),
+            })
+            .collect();
+        dispatch!(self, s => s.write_batches(&prepared).await)
     }
 
     /// Highest seq stored for `agent_id`, `None` if nothing was ever stored for it.
@@ -180,6 +285,54 @@ impl Store {
         dispatch!(self, s => s.count_events(q).await)
     }
 
+    /// Events matching `q` per time bucket of `bucket_seconds` (aligned on the unix epoch, UTC),
+    /// oldest first; empty buckets are left out and at most [`MAX_TIME_BUCKETS`] (the newest)
+    /// are returned. `q.limit`/`q.offset` are ignored.
+    pub async fn event_counts(
+        &self,
+        q: &EventQuery,
+        bucket_seconds: u32,
+    ) -> Result<Vec<TimeBucketCount>, StoreError> {
+        dispatch!(self, s => s.event_counts(q, bucket_seconds).await)
+    }
+
+    /// Events matching `q` per host, kind, source or any text/integer field, most frequent
+    /// first (ties by key); `q.limit`/`q.offset` page the groups.
+    pub async fn event_counts_by(
+        &self,
+        q: &EventQuery,
+        group: &EventGroup,
+    ) -> Result<Vec<GroupCount>, StoreError> {
+        dispatch!(self, s => s.event_counts_by(q, group).await)
+    }
+
+    /// For each host and capture source with events matching `q`: the earliest and latest
+    /// event time and the count, ordered by host then source (`q.limit`/`q.offset` page them).
+    /// The 等保 report uses it to show since when each host's logs are kept.
+    pub async fn event_sources(&self, q: &EventQuery) -> Result<Vec<SourceSpan>, StoreError> {
+        dispatch!(self, s => s.event_sources(q).await)
+    }
+
+    /// Alerts matching `q` per time bucket of their first event (`bucket_seconds`, aligned on
+    /// the unix epoch), oldest first, at most [`MAX_TIME_BUCKETS`] (the newest).
+    pub async fn alert_counts(
+        &self,
+        q: &AlertQuery,
+        bucket_seconds: u32,
+    ) -> Result<Vec<TimeBucketCount>, StoreError> {
+        dispatch!(self, s => s.alert_counts(q, bucket_seconds).await)
+    }
+
+    /// Alerts matching `q` per rule (label = rule title), host, level or triage status, most
+    /// frequent first (ties by key); `q.limit`/`q.offset` page the groups.
+    pub async fn alert_counts_by(
+        &self,
+        q: &AlertQuery,
+        group: AlertGroup,
+    ) -> Result<Vec<GroupCount>, StoreError> {
+        dispatch!(self, s => s.alert_counts_by(q, group).await)
+    }
+
     /// Inserts or updates an agent: the record with the latest `last_seen` wins, `first_seen`
     /// keeps the earliest value ever stored.
     pub async fn upsert_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
@@ -196,22 +349,13 @@ impl Store {
         dispatch!(self, s => s.check_results(q).await)
     }
 
-    /// Deletes events and check results of UTC days older than `keep_days` before `now`
-    /// (ClickHouse: drops whole day partitions). Alerts, agents, the seq bookkeeping and the
-    /// audit log are kept. The law asks for at least six months of logs: the collector's
-    /// default is [`DEFAULT_RETENTION_DAYS`].
-    pub async fn apply_retention(
-        &self,
-        keep_days: u16,
-        now_unix_nano: i64,
-    ) -> Result<(), StoreError> {
-        if keep_days == 0 {
-            return Err(StoreError::InvalidQuery(
-                "retention must keep at least one day".to_owned(),
-            ));
-        }
-        let first_kept_day = event_row::date_days(now_unix_nano).saturating_sub(keep_days - 1);
-        dispatch!(self, s => s.apply_retention(first_kept_day).await)
+    /// Enforces [`Store::retention`] at `now`: removes the whole partitions (UTC days for
+    /// events and check results, months for alerts, the audit log and the batch bookkeeping)
+    /// that end before each table's setting, counting today as the first day kept. Nothing
+    /// newer is touched. ClickHouse drops the partitions (every version); the embedded store
+    /// deletes the same rows. Run it daily; the report says what went (for the audit log).
+    pub async fn apply_retention(&self, now_unix_nano: i64) -> Result<RetentionReport, StoreError> {
+        dispatch!(self, s => s.apply_retention(now_unix_nano).await)
     }
 
     /// Appends one operator action to the append-only audit log.

@@ -294,3 +294,103 @@ pub struct AuditQuery {
     /// At most this many rows (default 100, capped at [`MAX_QUERY_LIMIT`]).
     pub limit: Option<usize>,
 }
+
+/// What [`crate::store::Store::alert_counts_by`] groups alerts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertGroup {
+    /// Sigma rule id (the label is the rule title).
+    Rule,
+    /// Hostname.
+    Host,
+    /// Sigma level.
+    Level,
+    /// Triage status (`open`, `acknowledged`, `closed`).
+    Status,
+}
+
+/// What [`crate::store::Store::event_counts_by`] groups events by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventGroup {
+    /// Hostname.
+    Host,
+    /// Event kind (`login`, `file`, ...).
+    Kind,
+    /// Capture source.
+    Source,
+    /// Any text or integer column of `events`, e.g. `source_ip`, `user`, `dst_port`.
+    Field(String),
+}
+
+/// Number of alerts or events in one time bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TimeBucketCount {
+    /// Start of the bucket (unix nanoseconds, a multiple of the bucket size).
+    pub start_unix_nano: i64,
+    /// Alerts or events in `[start, start + bucket)`.
+    pub count: u64,
+}
+
+/// Number of alerts or events with one value of the grouping key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GroupCount {
+    /// The value (rule id, hostname, level, ...; integers as decimal text).
+    pub key: String,
+    /// Human label of the key where there is one (the rule title), else empty.
+    pub label: String,
+    /// Alerts or events with that value.
+    pub count: u64,
+}
+
+/// The events of one capture source on one host: when they start and end, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SourceSpan {
+    /// Hostname.
+    pub hostname: String,
+    /// Capture source (e.g. `auth.log`, `journald`, `fim`).
+    pub source: String,
+    /// Time of the earliest event.
+    pub first_unix_nano: i64,
+    /// Time of the latest event.
+    pub last_unix_nano: i64,
+    /// Number of events.
+    pub count: u64,
+}
+
+/// Most time buckets a count query returns (the newest are kept).
+pub const MAX_TIME_BUCKETS: usize = MAX_QUERY_LIMIT;
+
+/// Nanoseconds in a bucket of `seconds`, refusing zero.
+pub(crate) fn bucket_nanos(seconds: u32) -> Result<i64, crate::store::StoreError> {
+    if seconds == 0 {
+        return Err(crate::store::StoreError::InvalidQuery(
+            "a time bucket must be at least one second".to_owned(),
+        ));
+    }
+    Ok(i64::from(seconds) * 1_000_000_000)
+}
+
+/// The `events` column an [`EventGroup`] groups by (checked: it must exist and hold text or
+/// integers; arrays and floats cannot be grouped).
+pub(crate) fn event_group_column(
+    group: &EventGroup,
+) -> Result<&'static str, crate::store::StoreError> {
+    use crate::store::event_row::{ColumnKind, event_column};
+    match group {
+        EventGroup::Host => Ok("hostname"),
+        EventGroup::Kind => Ok("kind"),
+        EventGroup::Source => Ok("source"),
+        EventGroup::Field(name) => {
+            let column = event_column(name).ok_or_else(|| {
+                crate::store::StoreError::InvalidQuery(format!("unknown event field {name:?}"))
+            })?;
+            match column.kind {
+                ColumnKind::Text | ColumnKind::Unsigned | ColumnKind::Signed => Ok(column.name),
+                _ => Err(crate::store::StoreError::InvalidQuery(format!(
+                    "events cannot be grouped by {name}: only text and integer fields"
+                ))),
+            }
+        }
+    }
+}

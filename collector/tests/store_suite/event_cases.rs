@@ -1,8 +1,6 @@
 //! Suite cases about events and batches: round trips, filters, dedup by seq, odd input.
 
-use shaobing_collector::store::{
-    AlertQuery, CheckQuery, EventQuery, FieldFilter, StoreError, WriteOutcome,
-};
+use shaobing_collector::store::{AlertQuery, EventQuery, FieldFilter, StoreError, WriteOutcome};
 use shaobing_wire::v1::{Event, event::Body};
 
 use super::builders::*;
@@ -326,62 +324,5 @@ pub async fn events_are_listed_newest_first_with_paging(t: TestStore) {
             .await
             .expect("events")
             .is_empty()
-    );
-}
-
-pub async fn retention_drops_whole_days_and_keeps_the_rest(t: TestStore) {
-    let day = |n: i64| {
-        ssh_fail(
-            &format!("{n}-0"),
-            "web-01",
-            BASE_NS + n * DAY,
-            "198.51.100.4",
-        )
-    };
-    for n in 0..4 {
-        write(&t.store, "agent-a", n as u64 + 1, &[day(n)]).await;
-    }
-    let checks: Vec<Event> = (0..2)
-        .map(|n| {
-            let mut e = every_kind("web-01").swap_remove(3);
-            e.event_id = format!("c-{n}");
-            e.time_unix_nano = BASE_NS + n * 3 * DAY;
-            e
-        })
-        .collect();
-    write(&t.store, "agent-a", 10, &checks).await;
-    let raised = detect_alert(&alert("al-1", "web-01", "high", BASE_NS, BASE_NS, 1));
-    t.store.upsert_alerts(&[raised]).await.expect("upsert");
-
-    // "Now" is late on day 3: keeping 2 days keeps days 2 and 3.
-    let now = BASE_NS + 3 * DAY + 20 * 3_600 * SECOND;
-    assert!(matches!(
-        t.store.apply_retention(0, now).await,
-        Err(StoreError::InvalidQuery(_))
-    ));
-    t.store.apply_retention(2, now).await.expect("retention");
-
-    let mut kept = ids(&t.store.events(&query_all()).await.expect("events"));
-    kept.sort();
-    assert_eq!(kept, ["2-0", "3-0", "c-1"]);
-    let checks = t
-        .store
-        .check_results(&CheckQuery::default())
-        .await
-        .expect("checks");
-    assert_eq!(checks.len(), 1);
-    assert_eq!(checks[0].event_id, "c-1");
-    // Alerts and the seq bookkeeping are not subject to event retention.
-    assert_eq!(
-        t.store
-            .alerts(&AlertQuery::default())
-            .await
-            .expect("alerts")
-            .len(),
-        1
-    );
-    assert_eq!(
-        t.store.last_seq("agent-a").await.expect("last seq"),
-        Some(10)
     );
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use shaobing_collector::store::Store;
+use shaobing_collector::store::{ClickHouseOptions, RetentionPolicy, Store};
 
 pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
 
@@ -36,13 +36,22 @@ impl TestStore {
 }
 
 pub async fn open_at(location: &Location) -> Store {
+    open_with(location, RetentionPolicy::default()).await
+}
+
+/// Opens the store at `location` with a retention policy.
+pub async fn open_with(location: &Location, retention: RetentionPolicy) -> Store {
     match location {
-        Location::Sqlite(path) => match Store::open_embedded(path).await {
+        Location::Sqlite(path) => match Store::open_embedded_with(path, retention).await {
             Ok(store) => store,
             Err(e) => panic!("cannot open the embedded store at {}: {e}", path.display()),
         },
         Location::ClickHouse { url, database } => {
-            match Store::open_clickhouse(url, database).await {
+            let options = ClickHouseOptions {
+                retention,
+                ..ClickHouseOptions::database(database)
+            };
+            match Store::open_clickhouse_with(url, &options).await {
                 Ok(store) => store,
                 Err(e) => panic!(
                     "ClickHouse store test needs a server at {url} (set SHAOBING_TEST_CLICKHOUSE_URL \

@@ -140,3 +140,31 @@ fn debian12_btmp_written_by_sshd() {
             .any(|e| e["login"]["user"] == "nosuchuser" && e["login"]["source_ip"] == "127.0.0.1")
     );
 }
+
+#[test]
+fn debian12_journalctl_json_output() {
+    // `journalctl -o json SYSLOG_FACILITY=4 SYSLOG_FACILITY=10` from a real journald fed
+    // through its syslog socket, one message with invalid UTF-8 (a byte array in JSON).
+    let (events, summary) = replayed(ReplaySource::Journald, "debian12_journalctl.json");
+    assert_eq!((summary.events, summary.malformed), (3, 0));
+    let actions = by_action(&events);
+    assert_eq!(
+        (
+            actions["sudo"],
+            actions["ssh_fail"],
+            actions["invalid_user"]
+        ),
+        (1, 1, 1)
+    );
+    let invalid = events
+        .iter()
+        .find(|e| e["login"]["action"] == "invalid_user")
+        .unwrap();
+    assert_eq!(invalid["login"]["user"], "\u{fffd}\u{fffd}");
+    assert_eq!(invalid["login"]["source_ip"], "192.0.2.78");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["source"] == "journald" && e["time_unix_nano"].as_i64().unwrap() > 0)
+    );
+}

@@ -2,7 +2,7 @@
 
 use super::ClickHouseStore;
 use super::rows::{AgentRow, AuditRow, CheckRow};
-use super::sql::{Bound, Conditions, bind_all};
+use super::sql::{Bound, Conditions, Statement, StatementId};
 use crate::store::StoreError;
 use crate::store::event_row::{date_days, datetime_seconds};
 use crate::store::records::{
@@ -14,10 +14,13 @@ impl ClickHouseStore {
     pub async fn upsert_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
         let _serialized = self.agents_lock.lock().await;
         let (earliest, known): (i64, u64) = self
-            .client
-            .query("SELECT min(first_seen_ns), count() FROM agents WHERE agent_id = ?")
-            .bind(agent.agent_id.as_str())
-            .fetch_one()
+            .fetch_one(
+                &Statement::new(
+                    StatementId::AgentFirstSeen,
+                    "SELECT min(first_seen_ns), count() FROM agents WHERE agent_id = ?",
+                )
+                .bind([Bound::Text(agent.agent_id.clone())]),
+            )
             .await?;
         let first_seen_ns = if known > 0 {
             earliest.min(agent.first_seen_unix_nano)
@@ -36,21 +39,21 @@ impl ClickHouseStore {
             last_seen: datetime_seconds(agent.last_seen_unix_nano),
             row_version: u64::try_from(agent.last_seen_unix_nano).unwrap_or_default(),
         };
-        self.insert_rows::<AgentRow>("agents", &[row]).await
+        self.insert_rows::<AgentRow>(StatementId::InsertAgents, "agents", &[row])
+            .await
     }
 
     /// See [`crate::store::Store::agents`].
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         let rows: Vec<AgentRow> = self
-            .client
-            .query(
+            .fetch_all(&Statement::new(
+                StatementId::AgentsList,
                 "SELECT agent_id, argMax(hostname, row_version) AS a_hostname,
                     argMax(ips, row_version), argMax(os, row_version),
                     argMax(version, row_version), min(first_seen_ns), max(last_seen_ns),
                     argMax(status, row_version), max(last_seen), max(row_version)
                  FROM agents GROUP BY agent_id ORDER BY a_hostname, agent_id",
-            )
-            .fetch_all()
+            ))
             .await?;
         Ok(rows
             .into_iter()
@@ -86,27 +89,28 @@ impl ClickHouseStore {
             c.push("time_ns < ?", [Bound::Signed(until)]);
         }
         let limit = effective_limit(q.limit);
-        let sql = if q.latest_only {
-            format!(
-                "SELECT agent_id, any(seq), argMax(hostname, time_ns) AS c_hostname, check_id,
+        let statement = if q.latest_only {
+            Statement::new(StatementId::ChecksLatest, format!(
+                "SELECT agent_id, argMax(seq, time_ns), argMax(hostname, time_ns) AS c_hostname, check_id,
                     argMax(title, time_ns), argMax(status, time_ns), argMax(observed, time_ns),
                     argMax(expected, time_ns), max(time_ns) AS c_time_ns, max(time), max(date),
                     argMax(event_id, time_ns)
                  FROM check_results {} GROUP BY agent_id, check_id
                  ORDER BY c_hostname, check_id, c_time_ns DESC LIMIT {limit}",
                 c.sql("WHERE")
-            )
+            ))
         } else {
-            format!(
-                "SELECT agent_id, seq, hostname, check_id, title, status, observed, expected,
+            Statement::new(
+                StatementId::ChecksList,
+                format!(
+                    "SELECT agent_id, seq, hostname, check_id, title, status, observed, expected,
                     time_ns, time, date, event_id
                  FROM check_results {} ORDER BY hostname, check_id, time_ns DESC LIMIT {limit}",
-                c.sql("WHERE")
+                    c.sql("WHERE")
+                ),
             )
         };
-        let rows: Vec<CheckRow> = bind_all(self.client.query(&sql), &c.binds)
-            .fetch_all()
-            .await?;
+        let rows: Vec<CheckRow> = self.fetch_all(&statement.bind(c.binds)).await?;
         Ok(rows
             .into_iter()
             .map(|r| CheckRecord {
@@ -134,7 +138,8 @@ impl ClickHouseStore {
             target: entry.target.clone(),
             detail: entry.detail.clone(),
         };
-        self.insert_rows::<AuditRow>("audit_log", &[row]).await
+        self.insert_rows::<AuditRow>(StatementId::InsertAudit, "audit_log", &[row])
+            .await
     }
 
     /// See [`crate::store::Store::audit_log`].
@@ -152,15 +157,16 @@ impl ClickHouseStore {
         if let Some(action) = &q.action {
             c.push("action = ?", [Bound::Text(action.clone())]);
         }
-        let sql = format!(
-            "SELECT time_ns, time, date, actor, action, target, detail FROM audit_log {}
+        let statement = Statement::new(
+            StatementId::AuditList,
+            format!(
+                "SELECT time_ns, time, date, actor, action, target, detail FROM audit_log {}
              ORDER BY time_ns DESC LIMIT {}",
-            c.sql("WHERE"),
-            effective_limit(q.limit)
+                c.sql("WHERE"),
+                effective_limit(q.limit)
+            ),
         );
-        let rows: Vec<AuditRow> = bind_all(self.client.query(&sql), &c.binds)
-            .fetch_all()
-            .await?;
+        let rows: Vec<AuditRow> = self.fetch_all(&statement.bind(c.binds)).await?;
         Ok(rows
             .into_iter()
             .map(|r| AuditEntry {

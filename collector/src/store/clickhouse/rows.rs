@@ -114,3 +114,12 @@ pub(super) struct AuditRow {
     pub(super) target: String,
     pub(super) detail: String,
 }
+
+/// One agent's bookkeeping state, as read by `write_batches`.
+#[derive(Debug, Row, Deserialize)]
+pub(super) struct BatchStateRow {
+    pub(super) agent_id: String,
+    pub(super) last_stored: u64,
+    pub(super) stored: u64,
+    pub(super) writing: Vec<u64>,
+}

@@ -11,42 +11,58 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use shaobing_wire::v1::Event;
-use shaobing_wire::v1::event::Body;
 
+use self::alerts::upsert_alerts_in;
 use self::schema::migrate;
 use super::event_row::{
     ColumnKind, EVENT_COLUMNS, EventRow, FilterValue, SqliteColumn, check_filter, check_records,
 };
 use super::records::{
-    AgentRecord, AlertQuery, AlertRecord, AlertStatus, AuditEntry, AuditQuery, CheckQuery,
-    CheckRecord, EventQuery, EventRecord, effective_limit,
+    AgentRecord, AlertRecord, AuditEntry, AuditQuery, CheckQuery, CheckRecord, EventQuery,
+    EventRecord, effective_limit,
 };
-use super::{StoreError, WriteOutcome};
+use super::retention::RetentionPolicy;
+use super::{PreparedBatch, StoreError, WriteOutcome};
 
+mod alerts;
+mod retention;
 mod schema;
+mod stats;
 
 /// SQLite-backed store (see the module docs).
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    retention: RetentionPolicy,
+}
+
+/// A batch converted to rows, owned so it can move to the blocking pool.
+struct OwnedBatch {
+    agent_id: String,
+    seq: u64,
+    rows: Vec<EventRow>,
+    alerts: Vec<AlertRecord>,
 }
 
 /// `WHERE` conditions and their positional parameters, built together.
 #[derive(Default)]
-struct Conditions {
+pub(crate) struct Conditions {
     clauses: Vec<String>,
     params: Vec<SqlValue>,
 }
 
 impl Conditions {
-    fn push(&mut self, clause: impl Into<String>, params: impl IntoIterator<Item = SqlValue>) {
+    pub(crate) fn push(
+        &mut self,
+        clause: impl Into<String>,
+        params: impl IntoIterator<Item = SqlValue>,
+    ) {
         self.clauses.push(clause.into());
         self.params.extend(params);
     }
 
-    fn where_sql(&self) -> String {
+    pub(crate) fn where_sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
         } else {
@@ -55,7 +71,7 @@ impl Conditions {
     }
 }
 
-fn text(value: &str) -> SqlValue {
+pub(crate) fn text(value: &str) -> SqlValue {
     SqlValue::Text(value.to_owned())
 }
 
@@ -66,76 +82,6 @@ fn filter_value(value: FilterValue) -> SqlValue {
         FilterValue::Signed(i) => SqlValue::Integer(i),
         FilterValue::Float(f) => SqlValue::Real(f),
     }
-}
-
-const ALERT_COLUMNS: &str = "alert_id, rule_id, rule_title, level, kind, tags, mlps, agent_id, \
-    hostname, first_time_ns, last_time_ns, count, group_key, event_ids, summary, status, \
-    assignee, note";
-
-fn alert_from_row(row: &rusqlite::Row<'_>) -> Result<AlertRecord, StoreError> {
-    let status: String = row.get(15)?;
-    Ok(AlertRecord {
-        alert_id: row.get(0)?,
-        rule_id: row.get(1)?,
-        rule_title: row.get(2)?,
-        level: row.get(3)?,
-        kind: row.get(4)?,
-        tags: Vec::<String>::from_sql_value(row.get_ref(5)?, "alerts.tags")?,
-        mlps: Vec::<String>::from_sql_value(row.get_ref(6)?, "alerts.mlps")?,
-        agent_id: row.get(7)?,
-        hostname: row.get(8)?,
-        first_time_unix_nano: row.get(9)?,
-        last_time_unix_nano: row.get(10)?,
-        count: u64::from_sql_value(row.get_ref(11)?, "alerts.count")?,
-        group_key: row.get(12)?,
-        event_ids: Vec::<String>::from_sql_value(row.get_ref(13)?, "alerts.event_ids")?,
-        summary: row.get(14)?,
-        status: AlertStatus::from_name(&status).ok_or_else(|| StoreError::Corrupt {
-            column: "alerts.status",
-            reason: format!("unknown status {status:?}"),
-        })?,
-        assignee: row.get(16)?,
-        note: row.get(17)?,
-    })
-}
-
-/// Inserts or updates alerts; the detection fields of the version with the highest
-/// `(count, last_time)` win, triage columns are left alone.
-fn upsert_alerts_in(conn: &Connection, alerts: &[AlertRecord]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO alerts (alert_id, rule_id, rule_title, level, kind, tags, mlps, agent_id,
-            hostname, first_time_ns, last_time_ns, count, group_key, event_ids, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT (alert_id) DO UPDATE SET
-            rule_id = excluded.rule_id, rule_title = excluded.rule_title,
-            level = excluded.level, kind = excluded.kind, tags = excluded.tags,
-            mlps = excluded.mlps, agent_id = excluded.agent_id, hostname = excluded.hostname,
-            first_time_ns = min(alerts.first_time_ns, excluded.first_time_ns),
-            last_time_ns = excluded.last_time_ns, count = excluded.count,
-            group_key = excluded.group_key, event_ids = excluded.event_ids,
-            summary = excluded.summary
-         WHERE (excluded.count, excluded.last_time_ns) >= (alerts.count, alerts.last_time_ns)",
-    )?;
-    for alert in alerts {
-        stmt.execute(params![
-            alert.alert_id,
-            alert.rule_id,
-            alert.rule_title,
-            alert.level,
-            alert.kind,
-            alert.tags.to_sql_value(),
-            alert.mlps.to_sql_value(),
-            alert.agent_id,
-            alert.hostname,
-            alert.first_time_unix_nano,
-            alert.last_time_unix_nano,
-            alert.count.to_sql_value(),
-            alert.group_key,
-            alert.event_ids.to_sql_value(),
-            alert.summary,
-        ])?;
-    }
-    Ok(())
 }
 
 fn insert_event_rows(conn: &Connection, rows: &[EventRow]) -> Result<(), StoreError> {
@@ -184,7 +130,7 @@ fn last_seq_in(conn: &Connection, agent_id: &str) -> Result<Option<u64>, StoreEr
     Ok(last.map(|s| s as u64))
 }
 
-fn event_conditions(q: &EventQuery) -> Result<Conditions, StoreError> {
+pub(crate) fn event_conditions(q: &EventQuery) -> Result<Conditions, StoreError> {
     let mut c = Conditions::default();
     if let Some(host) = &q.host {
         c.push("hostname = ?", [text(host)]);
@@ -217,7 +163,8 @@ fn event_conditions(q: &EventQuery) -> Result<Conditions, StoreError> {
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the SQLite file at `path` and migrates it.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path, retention: RetentionPolicy) -> Result<Self, StoreError> {
+        retention.validate()?;
         let path = path.to_path_buf();
         let opened_path = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
@@ -239,6 +186,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            retention,
         })
     }
 
@@ -247,8 +195,13 @@ impl EmbeddedStore {
         &self.path
     }
 
+    /// The retention policy this store enforces.
+    pub fn retention(&self) -> &RetentionPolicy {
+        &self.retention
+    }
+
     /// Runs `work` with the connection on the blocking pool.
-    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -261,47 +214,53 @@ impl EmbeddedStore {
         .await?
     }
 
-    /// See [`super::Store::write_batch`]: one transaction, so events, alerts and the seq
-    /// bookkeeping are stored together or not at all.
-    pub async fn write_batch(
+    /// See [`super::Store::write_batches`]: one transaction for all batches, so events,
+    /// alerts and the seq bookkeeping are stored together or not at all (one fsync).
+    pub(crate) async fn write_batches(
         &self,
-        agent_id: &str,
-        seq: u64,
-        events: &[Event],
-        alerts: &[AlertRecord],
-    ) -> Result<WriteOutcome, StoreError> {
-        let agent_id = agent_id.to_owned();
-        let rows: Vec<EventRow> = events
+        batches: &[PreparedBatch<'_>],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let owned: Vec<OwnedBatch> = batches
             .iter()
-            .map(|e| EventRow::from_event(&agent_id, seq, e))
+            .map(|b| OwnedBatch {
+                agent_id: b.agent_id.to_owned(),
+                seq: b.seq,
+                rows: b
+                    .events
+                    .iter()
+                    .map(|e| EventRow::from_event(b.agent_id, b.seq, e))
+                    .collect(),
+                alerts: b.alerts.clone(),
+            })
             .collect();
-        let alerts = alerts.to_vec();
-        let has_checks = events
-            .iter()
-            .any(|e| matches!(e.body, Some(Body::Check(_))));
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            if last_seq_in(&tx, &agent_id)?.is_some_and(|last| seq <= last) {
-                return Ok(WriteOutcome::Duplicate);
+            let mut outcomes = Vec::with_capacity(owned.len());
+            for b in &owned {
+                if last_seq_in(&tx, &b.agent_id)?.is_some_and(|last| b.seq <= last) {
+                    outcomes.push(WriteOutcome::Duplicate);
+                    continue;
+                }
+                insert_event_rows(&tx, &b.rows)?;
+                if b.rows.iter().any(|r| r.kind == "check") {
+                    insert_check_results(&tx, &check_records(&b.rows))?;
+                }
+                upsert_alerts_in(&tx, &b.alerts)?;
+                tx.execute(
+                    "INSERT INTO batches (agent_id, seq, event_count, alert_count, stored_ns)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        b.agent_id,
+                        b.seq.to_sql_value(),
+                        b.rows.len() as i64,
+                        b.alerts.len() as i64,
+                        shaobing_wire::now_unix_nano()
+                    ],
+                )?;
+                outcomes.push(WriteOutcome::Stored);
             }
-            insert_event_rows(&tx, &rows)?;
-            if has_checks {
-                insert_check_results(&tx, &check_records(&rows))?;
-            }
-            upsert_alerts_in(&tx, &alerts)?;
-            tx.execute(
-                "INSERT INTO batches (agent_id, seq, event_count, alert_count, stored_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    agent_id,
-                    seq.to_sql_value(),
-                    rows.len() as i64,
-                    alerts.len() as i64,
-                    shaobing_wire::now_unix_nano()
-                ],
-            )?;
             tx.commit()?;
-            Ok(WriteOutcome::Stored)
+            Ok(outcomes)
         })
         .await
     }
@@ -310,108 +269,6 @@ impl EmbeddedStore {
     pub async fn last_seq(&self, agent_id: &str) -> Result<Option<u64>, StoreError> {
         let agent_id = agent_id.to_owned();
         self.run(move |conn| last_seq_in(conn, &agent_id)).await
-    }
-
-    /// See [`super::Store::upsert_alerts`].
-    pub async fn upsert_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError> {
-        let alerts = alerts.to_vec();
-        self.run(move |conn| {
-            let tx = conn.transaction()?;
-            upsert_alerts_in(&tx, &alerts)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// See [`super::Store::alerts`].
-    pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError> {
-        let mut c = Conditions::default();
-        if let Some(since) = q.since {
-            c.push("last_time_ns >= ?", [SqlValue::Integer(since)]);
-        }
-        if let Some(until) = q.until {
-            c.push("first_time_ns < ?", [SqlValue::Integer(until)]);
-        }
-        if let Some(host) = &q.host {
-            c.push("hostname = ?", [text(host)]);
-        }
-        if let Some(agent_id) = &q.agent_id {
-            c.push("agent_id = ?", [text(agent_id)]);
-        }
-        if let Some(rule_id) = &q.rule_id {
-            c.push("rule_id = ?", [text(rule_id)]);
-        }
-        if !q.levels.is_empty() {
-            let marks = vec!["?"; q.levels.len()].join(", ");
-            c.push(
-                format!("level IN ({marks})"),
-                q.levels.iter().map(|l| text(l)),
-            );
-        }
-        if !q.statuses.is_empty() {
-            let marks = vec!["?"; q.statuses.len()].join(", ");
-            c.push(
-                format!("status IN ({marks})"),
-                q.statuses.iter().map(|s| text(s.name())),
-            );
-        }
-        if let Some(needle) = q.text.as_deref().filter(|t| !t.is_empty()) {
-            let fields = ["rule_title", "rule_id", "summary", "hostname", "group_key"];
-            let clause = fields
-                .iter()
-                .map(|f| format!("instr(lower({f}), lower(?)) > 0"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            c.push(format!("({clause})"), fields.map(|_| text(needle)));
-        }
-        let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts {} ORDER BY last_time_ns DESC, alert_id
-             LIMIT {} OFFSET {}",
-            c.where_sql(),
-            effective_limit(q.limit),
-            q.offset
-        );
-        self.run(move |conn| {
-            let mut stmt = conn.prepare(&sql)?;
-            let mut rows = stmt.query(params_from_iter(c.params))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(alert_from_row(row)?);
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// See [`super::Store::set_alert_triage`].
-    pub async fn set_alert_triage(
-        &self,
-        alert_id: &str,
-        status: AlertStatus,
-        assignee: &str,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        let (alert_id, assignee, note) =
-            (alert_id.to_owned(), assignee.to_owned(), note.to_owned());
-        self.run(move |conn| {
-            let changed = conn.execute(
-                "UPDATE alerts SET status = ?2, assignee = ?3, note = ?4, triage_updated_ns = ?5
-                 WHERE alert_id = ?1",
-                params![
-                    alert_id,
-                    status.name(),
-                    assignee,
-                    note,
-                    shaobing_wire::now_unix_nano()
-                ],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::InvalidQuery(format!("no alert {alert_id:?}")));
-            }
-            Ok(())
-        })
-        .await
     }
 
     /// See [`super::Store::events`].
@@ -560,23 +417,6 @@ impl EmbeddedStore {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
-
-    /// See [`super::Store::apply_retention`].
-    pub async fn apply_retention(&self, first_kept_day: u16) -> Result<(), StoreError> {
-        let cutoff_ns = i64::from(first_kept_day) * 86_400 * 1_000_000_000;
-        self.run(move |conn| {
-            let tx = conn.transaction()?;
-            let events = tx.execute("DELETE FROM events WHERE time_ns < ?1", params![cutoff_ns])?;
-            let checks = tx.execute(
-                "DELETE FROM check_results WHERE time_ns < ?1",
-                params![cutoff_ns],
-            )?;
-            tx.commit()?;
-            tracing::info!(events, checks, "retention: deleted expired rows");
-            Ok(())
         })
         .await
     }

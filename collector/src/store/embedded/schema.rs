@@ -112,12 +112,17 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_time ON audit_log (time_ns);
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+{AUDIT_LOG_NO_DELETE}
 ",
         event_columns.join(",\n")
     )
 }
+
+/// The trigger that keeps the audit log append-only: only retention (in the same transaction
+/// that drops and recreates it) deletes from it.
+pub(crate) const AUDIT_LOG_NO_DELETE: &str =
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
 
 /// Creates `schema_migrations` and applies every migration not recorded there yet.
 pub(crate) fn migrate(conn: &mut Connection, now_ns: i64) -> Result<(), StoreError> {

@@ -92,7 +92,9 @@ pub fn parse_bsd(s: &[u8], clock: &Clock) -> Result<i64, StampError> {
         Some(days_from_civil(year, month, day) * SECONDS_PER_DAY + seconds_in_day - offset)
     };
     let unix_seconds = infer_year(clock, at_year).ok_or(StampError::Invalid)?;
-    Ok(unix_seconds * NANOS_PER_SECOND)
+    unix_seconds
+        .checked_mul(NANOS_PER_SECOND)
+        .ok_or(StampError::Invalid)
 }
 
 /// Picks the most recent year (at most seven back, enough to reach a leap year
@@ -168,7 +170,12 @@ pub fn parse_rfc3339(s: &[u8]) -> Result<(i64, usize), StampError> {
     let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY
         + i64::from(hour * 3600 + minute * 60 + second)
         - offset_seconds;
-    Ok((seconds * NANOS_PER_SECOND + nanos, pos))
+    // Unix nanoseconds in an i64 reach only 1677..2262: anything else is not a real stamp.
+    let unix_nanos = seconds
+        .checked_mul(NANOS_PER_SECOND)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or(StampError::Invalid)?;
+    Ok((unix_nanos, pos))
 }
 
 /// `HH:MM:SS` with range checks (a leap second `:60` is accepted).
@@ -346,6 +353,8 @@ mod tests {
             b"2026-01-05T10:00:00+08",
             b"2026-01-05X10:00:00Z",
             b"20x6-01-05T10:00:00Z",
+            b"9999-12-31T23:59:59.999999999Z",
+            b"2262-04-12T00:00:00Z",
         ] {
             assert!(
                 parse_rfc3339(bad).is_err(),
