@@ -5,9 +5,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use shaobing_tests::{Agent, Collector};
+use shaobing_tests::{Agent, Collector, wait_for};
 use shaobing_wire::tls::{COLLECTOR_SERVER_NAME, client_config};
 
 /// Connects to the data port with `config` and tries to use the connection.
@@ -73,10 +74,15 @@ fn data_port_refuses_missing_and_foreign_certificates() {
     );
 
     // The collector counted both refusals and is still serving.
-    let log = collector.daemon.log_text();
+    // The client may see the refusal before the collector has logged it.
+    let logged = wait_for(Duration::from_secs(10), || {
+        let log = collector.daemon.log_text();
+        (log.matches("TLS handshake refused").count() >= 2).then_some(())
+    });
     assert!(
-        log.matches("TLS handshake refused").count() >= 2,
-        "refusals logged:\n{log}"
+        logged.is_some(),
+        "refusals logged:\n{}",
+        collector.daemon.log_text()
     );
 
     // A properly enrolled agent still gets through afterwards.

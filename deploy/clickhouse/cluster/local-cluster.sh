@@ -60,11 +60,19 @@ wait_for() { # what, command...
 }
 
 zk_ok() {
+    # `srvr` answers "Mode: standalone" only once ZooKeeper serves sessions (`ruok` answers
+    # earlier; a ClickHouse 18.16 that loses its first ZooKeeper handshake can crash).
     python3 - "$zk_port" <<'EOF'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
-s.sendall(b"ruok")
-sys.exit(0 if s.recv(4) == b"imok" else 1)
+s.sendall(b"srvr")
+reply = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    reply += chunk
+sys.exit(0 if b"Mode: standalone" in reply else 1)
 EOF
 }
 
@@ -148,13 +156,29 @@ users_config() {
 EOF
 }
 
+start_node() {
+    local root="$dir/node$1"
+    clickhouse-server --config-file="$root/config.xml" >"$root/log/stdout.log" 2>&1 &
+    echo $! >"$dir/node$1.pid"
+}
+
+node_healthy() { # node: up, ZooKeeper session works, no failed start in its log
+    local node=$1
+    local err="$dir/node$node/log/server.err.log"
+    if grep -qs "connecting to ZooKeeper\|Segmentation fault" "$err"; then
+        return 1
+    fi
+    curl -sf "http://127.0.0.1:$(node_port "$node" http)/" \
+        --data-binary "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null
+}
+
 start() {
     command -v clickhouse-server >/dev/null || {
         echo "clickhouse-server is not installed (apt-get install clickhouse-server)" >&2
         exit 3
     }
-    [[ -f "$zk_jar" ]] || {
-        echo "ZooKeeper is not installed ($zk_jar missing): apt-get install zookeeper" >&2
+    [[ -f "$zk_jar" ]] && command -v java >/dev/null || {
+        echo "ZooKeeper is not installed ($zk_jar or java missing): apt-get install zookeeper" >&2
         exit 3
     }
     mkdir -p "$dir/zk/data"
@@ -164,7 +188,7 @@ dataDir=$dir/zk/data
 clientPort=$zk_port
 clientPortAddress=127.0.0.1
 admin.enableServer=false
-4lw.commands.whitelist=ruok
+4lw.commands.whitelist=ruok,srvr
 EOF
     java -cp "/etc/zookeeper/conf:$zk_jar" org.apache.zookeeper.server.quorum.QuorumPeerMain \
         "$dir/zk/zoo.cfg" >"$dir/zk/zk.log" 2>&1 &
@@ -175,11 +199,30 @@ EOF
         mkdir -p "$root/log" "$root/data" "$root/tmp" "$root/user_files" "$root/format_schemas"
         users_config >"$root/users.xml"
         node_config "$node" >"$root/config.xml"
-        clickhouse-server --config-file="$root/config.xml" >"$root/log/stdout.log" 2>&1 &
-        echo $! >"$dir/node$node.pid"
+        start_node "$node"
     done
     for node in 1 2; do
         wait_for "clickhouse node $node" curl -sf "http://127.0.0.1:$(node_port "$node" http)/ping"
+    done
+    # 18.16 connects its DDL worker to ZooKeeper at start; if that first handshake fails it
+    # crashes on the first ON CLUSTER query. Check each node's ZooKeeper session and restart a
+    # node whose start went wrong (seen now and then on a loaded machine).
+    for node in 1 2; do
+        for attempt in 1 2 3; do
+            sleep 1
+            if node_healthy "$node"; then
+                break
+            fi
+            echo "clickhouse node $node: bad start (attempt $attempt), restarting" >&2
+            stop_pid "$dir/node$node.pid"
+            mv "$dir/node$node/log/server.err.log" "$dir/node$node/log/server.err.log.$attempt" 2>/dev/null || true
+            start_node "$node"
+            wait_for "clickhouse node $node" curl -sf "http://127.0.0.1:$(node_port "$node" http)/ping"
+        done
+        node_healthy "$node" || {
+            echo "clickhouse node $node cannot use ZooKeeper; logs are in $dir" >&2
+            return 1
+        }
     done
     echo "http://127.0.0.1:$(node_port 1 http)"
     echo "http://127.0.0.1:$(node_port 2 http)"
