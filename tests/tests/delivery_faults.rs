@@ -24,16 +24,29 @@ fn lines_per_agent() -> usize {
 const CHUNKS: usize = 20;
 const CHUNK_EVERY: Duration = Duration::from_secs(5);
 
+/// Line `n` of agent `agent`'s auth log: the mix of a busy fleet (sessions,
+/// logins, sudo, ~5 % failed passwords). Every line is unique (the pid is `n`),
+/// which is how the test checks for duplicates.
 fn line(agent: usize, n: usize) -> String {
     let stamp = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let ip = format!("198.18.{}.{}", n % 200, (n / 200) % 250 + 1);
-    format!(
-        "{stamp} host{agent} sshd[{}]: Failed password for invalid user u{agent}x{n} from {ip} port {} ssh2",
-        1000 + n % 30000,
-        1024 + n % 60000
-    )
+    let user = format!("u{agent}_{}", n % 50);
+    let ip = format!("198.18.{}.{}", (n / 250) % 250, n % 250 + 1);
+    let port = 1024 + n % 60000;
+    let body = match n % 20 {
+        0..=6 => format!(
+            "CRON[{n}]: pam_unix(cron:session): session opened for user {user}(uid=1000) by (uid=0)"
+        ),
+        7..=13 => format!("CRON[{n}]: pam_unix(cron:session): session closed for user {user}"),
+        14 | 15 => format!("sshd[{n}]: Accepted publickey for {user} from {ip} port {port} ssh2"),
+        16 => format!("sshd[{n}]: Accepted password for {user} from {ip} port {port} ssh2"),
+        17 | 18 => format!(
+            "sudo[{n}]:   {user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl status nginx"
+        ),
+        _ => format!("sshd[{n}]: Failed password for {user} from {ip} port {port} ssh2"),
+    };
+    format!("{stamp} host{agent} {body}")
 }
 
 #[test]

@@ -132,7 +132,14 @@ impl Pipeline {
                 status = Some((host.clone(), s.clone(), event.time_unix_nano));
             }
         }
-        let alerts = self.detect(&batch);
+        // Detection is CPU-bound (milliseconds per batch): keep it off the
+        // runtime's worker so TLS streams and the writer keep moving meanwhile.
+        let alerts = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.detect(&batch))
+            }
+            _ => self.detect(&batch),
+        };
         let (events, alert_count) = (batch.events.len() as u64, alerts.len() as u64);
         let receipt = self
             .writer

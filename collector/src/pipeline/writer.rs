@@ -39,7 +39,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             flush_rows: 20_000,
-            flush_interval: Duration::from_millis(100),
+            flush_interval: Duration::from_millis(500),
             queue_batches: 256,
             store_timeout: Duration::from_secs(30),
         }
