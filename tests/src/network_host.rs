@@ -83,7 +83,16 @@ impl NetworkLab {
             (&lab.peer, &lab.peer_veth, &lab.peer_ip),
         ] {
             sh(&["ip", "link", "set", veth, "netns", ns])?;
-            sh(&["ip", "-n", ns, "addr", "add", &format!("{ip}/24"), "dev", veth])?;
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                veth,
+            ])?;
             sh(&["ip", "-n", ns, "link", "set", veth, "up"])?;
         }
         sh(&[
@@ -97,7 +106,14 @@ impl NetworkLab {
             "name",
             &uplink_monitored,
         ])?;
-        sh(&["ip", "link", "set", &uplink_monitored, "netns", &lab.monitored])?;
+        sh(&[
+            "ip",
+            "link",
+            "set",
+            &uplink_monitored,
+            "netns",
+            &lab.monitored,
+        ])?;
         sh(&[
             "ip",
             "addr",
@@ -117,7 +133,15 @@ impl NetworkLab {
             "dev",
             &uplink_monitored,
         ])?;
-        sh(&["ip", "-n", &lab.monitored, "link", "set", &uplink_monitored, "up"])?;
+        sh(&[
+            "ip",
+            "-n",
+            &lab.monitored,
+            "link",
+            "set",
+            &uplink_monitored,
+            "up",
+        ])?;
         Ok(lab)
     }
 

@@ -246,7 +246,10 @@ fn attacks_on_a_monitored_namespace_land_in_clickhouse_with_alerts() {
     let fields: Vec<&str> = connect.split('\t').collect();
     assert_eq!(fields[0], "outbound", "{connect}");
     assert_eq!(fields[1], lab.monitored_ip, "{connect}");
-    assert!(fields[2].ends_with("/curl"), "process of the call-out: {connect}");
+    assert!(
+        fields[2].ends_with("/curl"),
+        "process of the call-out: {connect}"
+    );
     assert_eq!((fields[3], fields[4]), ("root", "1"), "{connect}");
     let c2_alert = wait_alert(&collector, THREAT_INTEL_IP, |a| {
         a["group_key"]
@@ -276,7 +279,10 @@ fn attacks_on_a_monitored_namespace_land_in_clickhouse_with_alerts() {
     assert_eq!(lookup.dns_type, "A");
     assert_eq!(lookup.dns_answers, vec![DNS_ANSWER.to_string()]);
     assert_eq!(lookup.dns_rcode, "NOERROR");
-    assert_eq!((lookup.dst_ip.as_str(), lookup.dst_port), (lab.peer_ip.as_str(), 53));
+    assert_eq!(
+        (lookup.dst_ip.as_str(), lookup.dst_port),
+        (lab.peer_ip.as_str(), 53)
+    );
     // No process assertion: dig has exited (socket gone) by the time the agent
     // looks at /proc, which is the known limit of packet-based attribution.
     let dns_alert = wait_alert(&collector, THREAT_INTEL_DOMAIN, |a| {
@@ -333,6 +339,19 @@ fn attacks_on_a_monitored_namespace_land_in_clickhouse_with_alerts() {
     let (packets, errors) = health.expect("heartbeats report network.packets");
     eprintln!("agent counted {packets} packets; capture errors {errors}");
     assert_eq!(errors, "0");
+
+    let alerts = collector.alerts_json().unwrap_or_default();
+    for alert in &alerts {
+        eprintln!(
+            "alert {} [{}] {} x{}",
+            alert["rule_title"], alert["group_key"], alert["summary"], alert["count"]
+        );
+    }
+    let scan_alerts = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == INBOUND_PORT_SCAN)
+        .count();
+    assert_eq!(scan_alerts, 1, "one scan, one alert (not one per port)");
 
     let _ = clickhouse_query(&format!("DROP DATABASE IF EXISTS {db}"));
 }
