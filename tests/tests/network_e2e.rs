@@ -340,6 +340,9 @@ fn attacks_on_a_monitored_namespace_land_in_clickhouse_with_alerts() {
     eprintln!("agent counted {packets} packets; capture errors {errors}");
     assert_eq!(errors, "0");
 
+    for line in agent.log_text().lines().filter(|l| l.contains("WARN")) {
+        eprintln!("agent: {line}");
+    }
     let alerts = collector.alerts_json().unwrap_or_default();
     for alert in &alerts {
         eprintln!(
