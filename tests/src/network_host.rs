@@ -63,6 +63,7 @@ impl NetworkLab {
             uplink_monitored_ip: format!("10.238.{n}.2"),
         };
         let uplink_monitored = format!("sbe{tag}v");
+        remove_stale_uplinks(&lab.uplink_root_ip);
         for ns in [&lab.monitored, &lab.peer] {
             sh(&["ip", "netns", "add", ns])?;
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
@@ -241,6 +242,28 @@ impl Drop for NetworkLab {
             .args(["link", "del", &self.uplink_root])
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// Deletes root-namespace uplinks of earlier labs (a run killed before its drop)
+/// that still hold `ip`: their route would capture the replies to ours.
+fn remove_stale_uplinks(ip: &str) {
+    let Ok(out) = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "to", &format!("{ip}/32")])
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // "42: sbe12345u@if41    inet 10.238.61.1/24 ..."
+        let name = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|name| name.split('@').next())
+            .unwrap_or_default();
+        if name.starts_with("sbe") && name.ends_with('u') {
+            let _ = Command::new("ip").args(["link", "del", name]).status();
+        }
     }
 }
 
