@@ -7,7 +7,8 @@
 //! Capabilities: creating the socket needs `CAP_NET_RAW`; attaching a classic BPF
 //! filter to one's own socket and reading its statistics need nothing more.
 //! `SO_RCVBUF` is capped by `net.core.rmem_max` (raising past it would need
-//! `CAP_NET_ADMIN`, which the agent does not ask for).
+//! `CAP_NET_ADMIN`, which the agent does not ask for); a capped buffer is logged
+//! as a warning when the socket opens, as it otherwise shows only as kernel drops.
 
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
@@ -73,13 +74,33 @@ pub fn open(
             .attach_filter(&program)
             .map_err(SocketError::Filter)?;
     }
-    if receive_buffer > 0
-        && let Err(error) = socket.set_recv_buffer_size(receive_buffer)
-    {
-        tracing::warn!(%error, receive_buffer, "cannot set the capture socket's receive buffer");
+    if receive_buffer > 0 {
+        match socket
+            .set_recv_buffer_size(receive_buffer)
+            .and_then(|()| socket.recv_buffer_size())
+        {
+            Ok(reported) if buffer_capped(receive_buffer, reported) => tracing::warn!(
+                requested = receive_buffer,
+                granted = reported / 2,
+                "capture receive buffer capped by net.core.rmem_max: raise that sysctl \
+                 (see deploy/network-capabilities.md) or expect kernel drops under bursts"
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, receive_buffer, "cannot set the capture socket's receive buffer");
+            }
+        }
     }
     let duplicate = socket.try_clone().map_err(SocketError::Duplicate)?;
     Ok((socket.into_raw_fd(), DropCounter { socket: duplicate }))
+}
+
+/// Whether the kernel granted less than `requested` bytes of receive buffer,
+/// given the `SO_RCVBUF` value it `reported` afterwards (the kernel doubles the
+/// granted size for its bookkeeping, and silently caps the request at
+/// `net.core.rmem_max`).
+pub fn buffer_capped(requested: usize, reported: usize) -> bool {
+    reported / 2 < requested
 }
 
 #[allow(unsafe_code)]
@@ -103,4 +124,19 @@ fn packet_statistics(fd: RawFd) -> io::Result<TpacketStats> {
         return Err(io::Error::last_os_error());
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_capped_by_rmem_max_is_noticed() {
+        // Requested 4 MiB on a stock kernel (rmem_max 212992): reported 425984.
+        assert!(buffer_capped(4 << 20, 2 * 212_992));
+        // Granted in full: the kernel reports twice the request.
+        assert!(!buffer_capped(4 << 20, 2 * (4 << 20)));
+        // Tiny requests are raised to the kernel's minimum, which is not a cap.
+        assert!(!buffer_capped(1, 4608));
+    }
 }
