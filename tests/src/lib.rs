@@ -4,6 +4,7 @@
 //! embedded store through the collector's own CLI).
 
 pub mod browser;
+pub mod file_host;
 pub mod network_host;
 
 use std::io::Write;
