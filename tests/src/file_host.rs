@@ -250,9 +250,7 @@ pub fn file_events_where(db: &str, condition: &str) -> anyhow::Result<Vec<serde_
         "SELECT {FILE_COLUMNS} FROM {db}.events WHERE kind = 'file' AND ({condition}) \
          ORDER BY time_ns, seq FORMAT JSONEachRow"
     ))?;
-    text.lines()
-        .map(|l| Ok(serde_json::from_str(l)?))
-        .collect()
+    text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
 }
 
 /// `text` escaped for a single-quoted ClickHouse string.

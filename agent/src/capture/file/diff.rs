@@ -6,6 +6,12 @@
 //! unchanged content: the file is not read again. A scan marks every file it sees
 //! with a fresh generation; the root's rows left with an older one are deletions.
 //!
+//! A rename onto a path the baseline knew replaced that file (`mv new.html
+//! index.html`, `sed -i`, useradd's `passwd+`): it is reported as a modify (or
+//! attrib) of the destination, `hash_before` being the replaced content and
+//! `old_path` the staged name, however long the staged file lived. Only when the
+//! content and attributes are the same is it a plain rename.
+//!
 //! Events are handed on before the baseline rows that describe them are committed
 //! ([`Differ::checkpoint`]): a crash in between reports a change twice, never zero times.
 
@@ -126,11 +132,21 @@ impl Differ {
             self.emitter.count(counter::BASELINED);
             return Ok(());
         };
-        let (op, before) = match (old_path, &at_old, &at_path) {
-            (Some(_), Some(old), _) => (FileOp::Rename, Some(&old.entry)),
+        let renamed_from = old_path.filter(|old| *old != path);
+        let (op, before) = match (renamed_from, &at_old, &at_path) {
+            // Renamed over a file the baseline knew (`mv new.html index.html`,
+            // `sed -i`, useradd's `passwd+`): that file's content was replaced,
+            // whether or not the staged file lived long enough to be recorded.
+            (Some(_), _, Some(known)) => match (classify(&known.entry, &entry), &at_old) {
+                (Some(op), _) => (op, Some(&known.entry)),
+                // Same content and attributes: only the staged name went away.
+                (None, Some(old)) => (FileOp::Rename, Some(&old.entry)),
+                (None, None) => return Ok(()),
+            },
+            (Some(_), Some(old), None) => (FileOp::Rename, Some(&old.entry)),
             (Some(_), None, None) => (FileOp::Rename, None),
-            (_, _, None) => (FileOp::Create, None),
-            (_, _, Some(known)) => match classify(&known.entry, &entry) {
+            (None, _, None) => (FileOp::Create, None),
+            (None, _, Some(known)) => match classify(&known.entry, &entry) {
                 Some(op) => (op, Some(&known.entry)),
                 None => return Ok(()),
             },
@@ -144,7 +160,8 @@ impl Differ {
             op,
             source,
             path,
-            old_path: if op == FileOp::Rename { old_path } else { None },
+            // Where the content came from, whenever it arrived by a rename.
+            old_path: renamed_from,
             root: &target.path,
             entry: &entry,
             hash_before: before.map(|b| b.hash.as_str()).unwrap_or_default(),

@@ -395,3 +395,79 @@ fn the_periodic_rescan_finds_what_inotify_never_reported() {
         "a routine rescan is not a notice"
     );
 }
+
+#[test]
+fn a_rename_over_a_known_file_is_a_modification_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    for (name, body) in [
+        ("index.html", "v1"),
+        ("about.html", "a1"),
+        ("same.html", "s"),
+    ] {
+        std::fs::write(www.join(name), body).unwrap();
+    }
+    let mut rig = Rig::new(&config(dir.path(), vec![watch_set(&www)]), 100, 1024);
+    let mut rename = |rig: &mut Rig, from: &str, to: &str| {
+        std::fs::rename(www.join(from), www.join(to)).unwrap();
+        rig.sink.offer(WatchMsg::Changed(www.join(from)));
+        rig.sink.offer(WatchMsg::Renamed {
+            from: www.join(from),
+            to: www.join(to),
+        });
+    };
+
+    // Staged long enough to be recorded (its create is reported), then moved
+    // over the page: the page changed from its old content to the staged one.
+    std::fs::write(www.join("index.html.new"), "defaced").unwrap();
+    rig.sink
+        .offer(WatchMsg::Changed(www.join("index.html.new")));
+    rig.step_until("the staged create", |events| events.len() == 1);
+    rename(&mut rig, "index.html.new", "index.html");
+    rig.step_until("the page modified", |events| events.len() == 2);
+    let modify = rig.find(FileOp::Modify, &www.join("index.html")).unwrap();
+    assert_eq!(modify.hash_before, sha256(b"v1"));
+    assert_eq!(modify.hash_after, sha256(b"defaced"));
+    assert!(modify.old_path.ends_with("index.html.new"), "{modify:?}");
+    assert_eq!(modify.content_sample, "", "not a content-sampled set");
+
+    // Staged and renamed within one burst (`sed -i`): the same report.
+    std::fs::write(www.join(".about.tmp"), "a2").unwrap();
+    rename(&mut rig, ".about.tmp", "about.html");
+    rig.step_until("about modified", |events| events.len() == 3);
+    let modify = rig.find(FileOp::Modify, &www.join("about.html")).unwrap();
+    assert_eq!(modify.hash_before, sha256(b"a1"));
+    assert_eq!(modify.hash_after, sha256(b"a2"));
+    assert!(modify.old_path.ends_with(".about.tmp"), "{modify:?}");
+
+    // Identical content moved over a page: only the staged name went away.
+    std::fs::write(www.join("same.html.new"), "s").unwrap();
+    rig.sink.offer(WatchMsg::Changed(www.join("same.html.new")));
+    rig.step_until("the second staged create", |events| events.len() == 4);
+    rename(&mut rig, "same.html.new", "same.html");
+    rig.step_until("the rename", |events| events.len() == 5);
+    let renamed = rig.find(FileOp::Rename, &www.join("same.html")).unwrap();
+    assert!(renamed.old_path.ends_with("same.html.new"));
+    assert_eq!(renamed.hash_before, sha256(b"s"));
+    assert_eq!(renamed.hash_after, sha256(b"s"));
+
+    rig.step_for(Duration::from_millis(100));
+    let ops: Vec<(FileOp, String)> = rig
+        .events
+        .iter()
+        .map(file_body)
+        .map(|f| (f.op(), f.path.rsplit('/').next().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (FileOp::Create, "index.html.new".to_string()),
+            (FileOp::Modify, "index.html".to_string()),
+            (FileOp::Modify, "about.html".to_string()),
+            (FileOp::Create, "same.html.new".to_string()),
+            (FileOp::Rename, "same.html".to_string()),
+        ],
+        "no deletes of the staged names"
+    );
+}
