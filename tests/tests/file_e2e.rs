@@ -22,12 +22,13 @@ use shaobing_tests::file_host::{
 };
 use shaobing_tests::{Agent, Collector, clickhouse_query, unique_database, wait_for};
 
-/// The directories the test owns inside its namespace.
-const OWNED: [&str; 3] = ["/var/www", "/root/.ssh", "/etc/cron.d"];
+/// The directories the test owns inside its namespace (`/home` starts empty).
+const OWNED: [&str; 4] = ["/var/www", "/root/.ssh", "/etc/cron.d", "/home"];
 /// Only events under these paths are judged (the agent also watches the host's
 /// real `/etc/passwd`, `/etc/pam.d`, ... which other processes may touch).
 const OWNED_CONDITION: &str = "startsWith(file_path, '/var/www/') \
-     OR startsWith(file_path, '/root/.ssh/') OR startsWith(file_path, '/etc/cron.d/')";
+     OR startsWith(file_path, '/root/.ssh/') OR startsWith(file_path, '/etc/cron.d/') \
+     OR startsWith(file_path, '/home/')";
 /// How long any one expectation may take to show up in ClickHouse.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -54,8 +55,13 @@ fn collector_and_agent(dir: &std::path::Path, db: &str) -> (Collector, Agent) {
 /// The namespace with a served site and root's keys in place (before any agent runs).
 fn host_with_site(dir: &std::path::Path) -> IsolatedHost {
     let host = IsolatedHost::start(dir, &OWNED).expect("mount namespace (needs root)");
-    host.sh("mkdir -p /var/www/html && chmod 700 /root/.ssh", &[], b"")
-        .unwrap();
+    // The web server's user may write the document root (as CMS installs do).
+    host.sh(
+        "mkdir -p /var/www/html && chown www-data: /var/www/html && chmod 700 /root/.ssh",
+        &[],
+        b"",
+    )
+    .unwrap();
     host.write("/var/www/html/index.html", INDEX_V1).unwrap();
     host.write("/var/www/html/news.html", NEWS_V1).unwrap();
     host.write("/var/www/html/about.html", b"<p>about us</p>\n")
@@ -105,8 +111,20 @@ fn field<'a>(event: &'a Value, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {event}"))
 }
 
-/// Checks the fields every stored file event of this test shares.
+/// Checks the fields every stored file event of this test shares (files written
+/// by root unless the test says otherwise with [`assert_owner`]).
 fn assert_event(event: &Value, op: &str, path: &str, root: &str, source: &str, agent_id: &str) {
+    assert_common(event, op, path, root, source, agent_id);
+    assert_owner(event, "root", "0");
+}
+
+/// Who: the owner after the change (name and uid).
+fn assert_owner(event: &Value, owner: &str, uid: &str) {
+    assert_eq!(field(event, "file_owner"), owner, "{event}");
+    assert_eq!(field(event, "uid"), uid, "{event}");
+}
+
+fn assert_common(event: &Value, op: &str, path: &str, root: &str, source: &str, agent_id: &str) {
     assert_eq!(field(event, "file_op"), op, "{event}");
     assert_eq!(field(event, "file_path"), path, "{event}");
     assert_eq!(field(event, "file_watched_root"), root, "{event}");
@@ -117,9 +135,7 @@ fn assert_event(event: &Value, op: &str, path: &str, root: &str, source: &str, a
         "identity from the certificate"
     );
     assert!(!field(event, "event_id").is_empty(), "{event}");
-    // Who: the owner always; the process is unknown to inotify and left empty.
-    assert_eq!(field(event, "file_owner"), "root", "{event}");
-    assert_eq!(field(event, "uid"), "0", "{event}");
+    // The process is unknown to inotify: left empty, never guessed.
     assert_eq!((field(event, "pid"), field(event, "exe")), ("0", ""));
 }
 
@@ -166,13 +182,19 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     let keys_v1_sha = host.sha256sum("/root/.ssh/authorized_keys").unwrap();
     run_agent(&host, &mut agent);
 
-    // 1. A webshell dropped into the web root.
+    // 1. A webshell dropped into the web root by the web server's user.
     let shell = "/var/www/html/shell.php";
-    host.write(shell, WEBSHELL).unwrap();
+    host.sh(
+        "setpriv --reuid=www-data --regid=www-data --clear-groups sh -c 'cat > \"$1\"' sh \"$1\"",
+        &[shell],
+        WEBSHELL,
+    )
+    .unwrap();
     let shell_sha = host.sha256sum(shell).unwrap();
     let events = wait_events(&db, shell, 1, "webshell", &agent);
     let created = &events[0];
-    assert_event(created, "create", shell, "/var/www", "inotify", &agent_id);
+    assert_common(created, "create", shell, "/var/www", "inotify", &agent_id);
+    assert_owner(created, "www-data", "33");
     assert_eq!(field(created, "file_hash_before"), "");
     assert_eq!(field(created, "file_hash_after"), shell_sha);
     assert_eq!(field(created, "size"), WEBSHELL.len().to_string());
@@ -301,6 +323,28 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     assert_eq!(field(&events[0], "file_hash_after"), cron_sha);
     wait_alert(&collector, "cron_persistence", &events[0], "medium");
 
+    // 7. A new account's .ssh directory and keys appear (`/home/*/.ssh` is
+    //    watched for before it exists).
+    let new_keys = "/home/deploy/.ssh/authorized_keys";
+    host.sh(
+        "mkdir -p /home/deploy/.ssh && cat > \"$1\"",
+        &[new_keys],
+        b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil mallory\n",
+    )
+    .unwrap();
+    let new_keys_sha = host.sha256sum(new_keys).unwrap();
+    let events = wait_events(&db, new_keys, 1, "new .ssh", &agent);
+    assert_event(
+        &events[0],
+        "create",
+        new_keys,
+        "/home/deploy/.ssh",
+        "inotify",
+        &agent_id,
+    );
+    assert_eq!(field(&events[0], "file_hash_after"), new_keys_sha);
+    wait_alert(&collector, "authorized_keys_changed", &events[0], "high");
+
     // One event per change and nothing else: the first baseline was silent, the
     // temporary file of `sed -i` never surfaced, each burst of writes was one event.
     let all = file_events_where(&db, OWNED_CONDITION).unwrap();
@@ -320,6 +364,7 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
             ("rename", renamed),
             ("modify", keys),
             ("create", cron),
+            ("create", new_keys),
         ]
     );
     let _ = clickhouse_query(&format!("DROP DATABASE IF EXISTS {db}"));
