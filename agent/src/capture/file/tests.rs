@@ -409,7 +409,7 @@ fn a_rename_over_a_known_file_is_a_modification_of_it() {
         std::fs::write(www.join(name), body).unwrap();
     }
     let mut rig = Rig::new(&config(dir.path(), vec![watch_set(&www)]), 100, 1024);
-    let mut rename = |rig: &mut Rig, from: &str, to: &str| {
+    let rename = |rig: &mut Rig, from: &str, to: &str| {
         std::fs::rename(www.join(from), www.join(to)).unwrap();
         rig.sink.offer(WatchMsg::Changed(www.join(from)));
         rig.sink.offer(WatchMsg::Renamed {
