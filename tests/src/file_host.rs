@@ -97,14 +97,33 @@ impl IsolatedHost {
         Ok(out)
     }
 
-    /// Writes `bytes` to `path` the way a shell redirection does (create or truncate).
+    /// Writes `bytes` (no NUL) to `path` the way `printf > file` does: one process
+    /// opens (creating or truncating) and writes at once, as an attacker's `echo`
+    /// would, so the change is one burst.
     pub fn write(&self, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        self.sh("cat > \"$1\"", &[path], bytes).map(drop)
+        self.redirect(">", path, bytes)
     }
 
-    /// Appends `bytes` to `path` (`>>`).
+    /// Appends `bytes` (no NUL) to `path` (`printf >> file`).
     pub fn append(&self, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        self.sh("cat >> \"$1\"", &[path], bytes).map(drop)
+        self.redirect(">>", path, bytes)
+    }
+
+    fn redirect(&self, op: &str, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        if bytes.contains(&0) {
+            bail!("content with NUL cannot be passed to printf");
+        }
+        let out = self
+            .command("sh")
+            .args(["-c", &format!("printf '%s' \"$2\" {op} \"$1\""), "sh", path])
+            .arg(std::ffi::OsStr::from_bytes(bytes))
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            bail!("writing {path}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
     }
 
     /// The file's content, as seen in the namespace.

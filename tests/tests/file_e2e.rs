@@ -11,8 +11,9 @@
 //!   FileEvent with the right op, path, owner and SHA-256 before/after (compared
 //!   with the real `sha256sum`), and raises the rule's alert (`alerts --json`)
 //!   naming that event;
-//! - files created, modified and deleted while the agent is stopped are stored
-//!   after it starts again (source `file_baseline`), once each.
+//! - files created, modified and deleted while the agent is stopped (SIGTERM, and
+//!   later kill -9) are stored after it starts again (source `file_baseline`),
+//!   once each, with the hashes `sha256sum` printed before and after.
 
 use std::time::Duration;
 
@@ -185,9 +186,10 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     // 1. A webshell dropped into the web root by the web server's user.
     let shell = "/var/www/html/shell.php";
     host.sh(
-        "setpriv --reuid=www-data --regid=www-data --clear-groups sh -c 'cat > \"$1\"' sh \"$1\"",
-        &[shell],
-        WEBSHELL,
+        "setpriv --reuid=www-data --regid=www-data --clear-groups \
+         sh -c 'printf %s \"$2\" > \"$1\"' sh \"$1\" \"$2\"",
+        &[shell, std::str::from_utf8(WEBSHELL).unwrap()],
+        b"",
     )
     .unwrap();
     let shell_sha = host.sha256sum(shell).unwrap();
@@ -327,9 +329,12 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     //    watched for before it exists).
     let new_keys = "/home/deploy/.ssh/authorized_keys";
     host.sh(
-        "mkdir -p /home/deploy/.ssh && cat > \"$1\"",
-        &[new_keys],
-        b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil mallory\n",
+        "mkdir -p /home/deploy/.ssh && printf %s \"$2\" > \"$1\"",
+        &[
+            new_keys,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil mallory\n",
+        ],
+        b"",
     )
     .unwrap();
     let new_keys_sha = host.sha256sum(new_keys).unwrap();
@@ -454,5 +459,26 @@ fn changes_while_the_agent_is_stopped_are_stored_after_restart() {
     assert_eq!(field(&events[1], "file_hash_after"), sha_before(index));
     let all = file_events_where(&db, OWNED_CONDITION).unwrap();
     assert_eq!(all.len(), expected.len() + 1, "{all:#?}");
+
+    // A crash (kill -9) is a stop too: the webshell removed meanwhile is
+    // reported as deleted, with its last known hash, after the next start.
+    if let Some(daemon) = agent.daemon.as_mut() {
+        daemon.kill();
+    }
+    host.sh("rm \"$1\"", &[shell], b"").unwrap();
+    run_agent(&host, &mut agent);
+    let events = wait_events(&db, shell, 2, "delete after a crash", &agent);
+    assert_event(
+        &events[1],
+        "delete",
+        shell,
+        "/var/www",
+        "file_baseline",
+        &agent_id,
+    );
+    assert_eq!(field(&events[1], "file_hash_before"), sha_now(shell));
+    assert_eq!(field(&events[1], "file_hash_after"), "");
+    let all = file_events_where(&db, OWNED_CONDITION).unwrap();
+    assert_eq!(all.len(), expected.len() + 2, "{all:#?}");
     let _ = clickhouse_query(&format!("DROP DATABASE IF EXISTS {db}"));
 }
