@@ -1,13 +1,14 @@
 //! File integrity monitoring end to end: the real agent binary, real inotify on
 //! the real paths the rules and the default watch list name (`/var/www`,
-//! `/root/.ssh`, `/etc/cron.d`, each an empty tmpfs inside a private mount
+//! `/root/.ssh`, `/etc/cron.d`, `/home`, each an empty tmpfs inside a private mount
 //! namespace, see [`IsolatedHost`]), shipping over mutual TLS to a real collector
 //! that stores into the local ClickHouse server. The agent runs with the
 //! production `[file]` defaults (no watch set configured).
 //!
-//! - a webshell dropped in the web root, pages defaced (rewritten in place, and
-//!   replaced atomically by `sed -i`), an upload renamed to a script, a key
-//!   appended to root's `authorized_keys`, a cron file added: each is one stored
+//! - a webshell dropped in the web root (by `www-data`), pages defaced (rewritten
+//!   in place, replaced by `sed -i`, a staged copy moved over), an upload renamed
+//!   to a script, a key appended to root's `authorized_keys`, a new account's
+//!   `.ssh`, a cron file added, a backdoor appended to a script: each is one stored
 //!   FileEvent with the right op, path, owner and SHA-256 before/after (compared
 //!   with the real `sha256sum`), and raises the rule's alert (`alerts --json`)
 //!   naming that event;
@@ -38,6 +39,15 @@ const NEWS_V1: &[u8] = b"<html><body><p>News of the day</p></body></html>\n";
 const KEYS_V1: &[u8] = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps admin@bastion\n";
 const WEBSHELL: &[u8] = b"<?php @eval($_POST['cmd']); ?>\n";
 
+/// A script of the site, longer than the content sample (8 KiB).
+fn login_php() -> Vec<u8> {
+    let mut body = b"<?php\nrequire __DIR__ . '/lib/bootstrap.php';\n".to_vec();
+    while body.len() < 8192 {
+        body.extend_from_slice(b"echo render_field($form, 'user', ['maxlength' => 64]);\n");
+    }
+    body
+}
+
 /// A collector on ClickHouse database `db` and an enrolled agent (not started).
 fn collector_and_agent(dir: &std::path::Path, db: &str) -> (Collector, Agent) {
     let collector = Collector::start(&dir.join("collector"), Some(db)).expect("collector starts");
@@ -67,6 +77,7 @@ fn host_with_site(dir: &std::path::Path) -> IsolatedHost {
     host.write("/var/www/html/news.html", NEWS_V1).unwrap();
     host.write("/var/www/html/about.html", b"<p>about us</p>\n")
         .unwrap();
+    host.write("/var/www/html/login.php", &login_php()).unwrap();
     host.write("/root/.ssh/authorized_keys", KEYS_V1).unwrap();
     host.sh("chmod 600 /root/.ssh/authorized_keys", &[], b"")
         .unwrap();
@@ -350,6 +361,25 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     assert_eq!(field(&events[0], "file_hash_after"), new_keys_sha);
     wait_alert(&collector, "authorized_keys_changed", &events[0], "high");
 
+    // 8. A one-line backdoor appended to an existing script, far past the first
+    //    4 KiB: the script's change alerts, and the sample's tail shows the code.
+    let login = "/var/www/html/login.php";
+    let login_v1_sha = host.sha256sum(login).unwrap();
+    host.append(login, b"@eval($_POST['pass']);\n").unwrap();
+    let login_v2_sha = host.sha256sum(login).unwrap();
+    let events = wait_events(&db, login, 1, "backdoor appended", &agent);
+    assert_event(
+        &events[0], "modify", login, "/var/www", "inotify", &agent_id,
+    );
+    assert_eq!(field(&events[0], "file_hash_before"), login_v1_sha);
+    assert_eq!(field(&events[0], "file_hash_after"), login_v2_sha);
+    let sample = field(&events[0], "file_content_sample");
+    assert!(sample.starts_with("<?php\nrequire"), "{sample}");
+    assert!(sample.contains("\n[...]\n"), "{sample}");
+    assert!(sample.ends_with("@eval($_POST['pass']);\n"), "{sample}");
+    wait_alert(&collector, "web_script_modified", &events[0], "high");
+    wait_alert(&collector, "webshell_content", &events[0], "critical");
+
     // One event per change and nothing else: the first baseline was silent, the
     // temporary file of `sed -i` never surfaced, each burst of writes was one event.
     let all = file_events_where(&db, OWNED_CONDITION).unwrap();
@@ -370,6 +400,7 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
             ("modify", keys),
             ("create", cron),
             ("create", new_keys),
+            ("modify", login),
         ]
     );
     let _ = clickhouse_query(&format!("DROP DATABASE IF EXISTS {db}"));

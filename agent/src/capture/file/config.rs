@@ -9,7 +9,7 @@
 //! rescan_secs = 3600         # safety-net rescan of every watched root (0 = never)
 //! [[file.watches]]
 //! path = "/var/www"
-//! content_sample = true      # first ≤ 4 KiB of small text files, for Sigma content rules
+//! content_sample = true      # ≤ 4 KiB of small text files (head, and tail if longer), for Sigma content rules
 //! exclude = ["*.log", "cache/**"]
 //! ```
 //!
@@ -106,7 +106,8 @@ pub struct WatchSet {
     pub exclude: Vec<String>,
     /// Hash regular files (else compare size, mtime and ctime only).
     pub hash: bool,
-    /// Attach the first bytes of new or changed small text files (web roots).
+    /// Attach the first (and, for a file longer than the sample, the last) bytes
+    /// of new or changed small text files (web roots).
     pub content_sample: bool,
 }
 

@@ -8,6 +8,10 @@
 //!   [`HashError::Vanished`]; one whose size or ctime moved is [`HashError::Changed`]
 //!   (the caller retries). A digest is never reported for content that changed
 //!   under it.
+//!
+//! The content sample of a file longer than the sample is its head (three
+//! quarters) and its tail (one quarter) joined by [`SAMPLE_GAP`]: code appended
+//! to an existing script, the usual one-line backdoor, lands in the tail.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
@@ -20,12 +24,16 @@ use super::config::HashAlgo;
 
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Between the head and the tail of the sample of a file longer than the sample.
+pub const SAMPLE_GAP: &str = "\n[...]\n";
+
 /// What to compute for one file.
 #[derive(Debug, Clone, Copy)]
 pub struct DigestRequest {
     /// `None`: no hash (the watch set does not hash, or the file is too large).
     pub algo: Option<HashAlgo>,
-    /// Bytes of content sample to keep (0 = none).
+    /// Bytes of content sample to keep (0 = none): the whole file if it is no
+    /// longer, else its head and its tail.
     pub sample_bytes: usize,
 }
 
@@ -34,7 +42,8 @@ pub struct DigestRequest {
 pub struct FileDigest {
     /// Lowercase hex digest, when requested.
     pub hash: Option<String>,
-    /// The first bytes, when requested and the file looks like text (no NUL byte).
+    /// The first bytes (and last bytes, see [`SAMPLE_GAP`]), when requested and
+    /// the file looks like text (no NUL byte).
     pub sample: Option<String>,
     /// `fstat` of the file read, unchanged from start to end of the read: the
     /// metadata that goes with this digest.
@@ -72,7 +81,9 @@ pub(crate) fn digest_file_with_hook(
         return Err(HashError::NotRegular);
     }
     let mut hasher = request.algo.map(Hasher::new);
+    let (head_len, tail_len) = sample_split(request.sample_bytes, before.len());
     let mut sample: Vec<u8> = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; READ_CHUNK];
     let mut first_chunk = true;
     loop {
@@ -83,14 +94,17 @@ pub(crate) fn digest_file_with_hook(
             Err(e) => return Err(HashError::Io(e)),
         };
         let chunk = &buffer[..read];
-        if sample.len() < request.sample_bytes {
-            let take = (request.sample_bytes - sample.len()).min(chunk.len());
+        if sample.len() < head_len {
+            let take = (head_len - sample.len()).min(chunk.len());
             sample.extend_from_slice(&chunk[..take]);
+        }
+        if tail_len > 0 {
+            keep_tail(&mut tail, chunk, tail_len);
         }
         match hasher.as_mut() {
             Some(hasher) => hasher.update(chunk),
-            // Only a sample was asked for, and we have it.
-            None if sample.len() >= request.sample_bytes => break,
+            // Only a head was asked for, and we have it.
+            None if sample.len() >= head_len && tail_len == 0 => break,
             None => {}
         }
         if first_chunk {
@@ -107,9 +121,32 @@ pub(crate) fn digest_file_with_hook(
     }
     Ok(FileDigest {
         hash: hasher.map(Hasher::finish_hex),
-        sample: text_sample(sample),
+        sample: text_sample(&sample, &tail),
         meta: Some(after),
     })
+}
+
+/// Head and tail lengths of the sample of a file of `size` bytes: all of it when
+/// it fits, else three quarters from the start and one from the end.
+fn sample_split(sample_bytes: usize, size: u64) -> (usize, usize) {
+    if size <= sample_bytes as u64 {
+        return (sample_bytes, 0);
+    }
+    let tail = sample_bytes / 4;
+    (sample_bytes - tail, tail)
+}
+
+/// Keeps the last `keep` bytes seen.
+fn keep_tail(tail: &mut Vec<u8>, chunk: &[u8], keep: usize) {
+    if chunk.len() >= keep {
+        tail.clear();
+        tail.extend_from_slice(&chunk[chunk.len() - keep..]);
+    } else {
+        tail.extend_from_slice(chunk);
+        if tail.len() > keep {
+            tail.drain(..tail.len() - keep);
+        }
+    }
 }
 
 /// Opens without following a final symlink and without blocking on a FIFO.
@@ -138,12 +175,18 @@ fn changed_while_reading(before: &Metadata, after: &Metadata) -> bool {
 }
 
 /// Keeps the sample only if it looks like text: no NUL byte. Invalid UTF-8 (a
-/// multi-byte character cut at the end, or a legacy encoding) is lossily replaced.
-fn text_sample(sample: Vec<u8>) -> Option<String> {
-    if sample.is_empty() || sample.contains(&0) {
+/// multi-byte character cut at either end, or a legacy encoding) is lossily
+/// replaced.
+fn text_sample(head: &[u8], tail: &[u8]) -> Option<String> {
+    if head.is_empty() || head.contains(&0) || tail.contains(&0) {
         return None;
     }
-    Some(String::from_utf8_lossy(&sample).into_owned())
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    if !tail.is_empty() {
+        text.push_str(SAMPLE_GAP);
+        text.push_str(&String::from_utf8_lossy(tail));
+    }
+    Some(text)
 }
 
 /// Lowercase hex digest of `bytes` (used for tests and for symlink targets).
@@ -209,15 +252,62 @@ mod tests {
     fn file_digest_matches_bytes_and_sample_is_the_head() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.php");
-        let body: Vec<u8> = b"<?php eval($_POST['x']); ?>\n".repeat(400);
+        let body: Vec<u8> = b"<?php eval($_POST['x']); ?>\n".repeat(146); // 4088 bytes
         std::fs::write(&path, &body).unwrap();
         let digest = digest_file(&path, full(HashAlgo::Sha256)).unwrap();
         assert_eq!(digest.hash.unwrap(), digest_bytes(HashAlgo::Sha256, &body));
-        let sample = digest.sample.unwrap();
-        assert_eq!(sample.len(), 4096);
-        assert!(sample.starts_with("<?php eval($_POST"));
+        assert_eq!(
+            digest.sample.unwrap().as_bytes(),
+            body,
+            "a file that fits is whole"
+        );
         let sm3 = digest_file(&path, full(HashAlgo::Sm3)).unwrap();
         assert_eq!(sm3.hash.unwrap(), digest_bytes(HashAlgo::Sm3, &body));
+    }
+
+    #[test]
+    fn a_longer_file_is_sampled_head_and_tail_so_appended_code_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.php");
+        // A real page much longer than the sample, spanning several read chunks,
+        // with a one-line backdoor appended.
+        let mut body: Vec<u8> = b"<?php\n".to_vec();
+        while body.len() < 2 * READ_CHUNK + 1000 {
+            body.extend_from_slice(b"echo render_widget($page, $user); // template\n");
+        }
+        body.extend_from_slice(b"@eval($_POST['pass']);\n");
+        std::fs::write(&path, &body).unwrap();
+        for request in [
+            full(HashAlgo::Sha256),
+            DigestRequest {
+                algo: None,
+                sample_bytes: 4096,
+            },
+        ] {
+            let digest = digest_file(&path, request).unwrap();
+            let sample = digest.sample.unwrap();
+            let (head, tail) = sample.split_once(SAMPLE_GAP).expect("head and tail");
+            assert_eq!(head.as_bytes(), &body[..3072]);
+            assert_eq!(tail.as_bytes(), &body[body.len() - 1024..]);
+            assert!(tail.ends_with("@eval($_POST['pass']);\n"));
+            assert_eq!(digest.hash.is_some(), request.algo.is_some());
+        }
+        // A NUL anywhere sampled makes it binary; so does one in the tail only.
+        body.extend_from_slice(b"\0");
+        std::fs::write(&path, &body).unwrap();
+        assert_eq!(
+            digest_file(&path, full(HashAlgo::Sha256)).unwrap().sample,
+            None
+        );
+        // The tail is kept across chunk boundaries.
+        let mut tail = Vec::new();
+        for chunk in [&b"abcdef"[..], b"gh", b"i"] {
+            keep_tail(&mut tail, chunk, 4);
+        }
+        assert_eq!(tail, b"fghi");
+        assert_eq!(sample_split(4096, 4096), (4096, 0));
+        assert_eq!(sample_split(4096, 4097), (3072, 1024));
+        assert_eq!(sample_split(0, 10), (0, 0));
     }
 
     #[test]
