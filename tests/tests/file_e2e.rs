@@ -100,6 +100,10 @@ fn run_agent(host: &IsolatedHost, agent: &mut Agent) {
         "file monitoring did not start:\n{}",
         agent.log_text()
     );
+    let log = agent.log_text();
+    if let Some(line) = log.lines().find(|l| l.contains(STARTED)) {
+        eprintln!("agent: {line}");
+    }
 }
 
 /// Waits until ClickHouse holds `count` file events for `path`; returns them.
