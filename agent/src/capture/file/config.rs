@@ -155,12 +155,19 @@ impl HashAlgo {
 }
 
 /// Web roots of common web servers (Apache/nginx on Debian and RHEL, the BT panel
-/// 宝塔 `/www/wwwroot`, Tomcat webapps): content-sampled for webshell rules.
-pub const DEFAULT_WEB_ROOTS: [&str; 4] = [
+/// 宝塔 `/www/wwwroot`, Tomcat webapps, SUSE's and Arch's `/srv`, nginx and Apache
+/// built from source under `/usr/local`, XAMPP): content-sampled for webshell
+/// rules. The web rules in `rules/file/` know the same roots (checked by a test).
+pub const DEFAULT_WEB_ROOTS: [&str; 9] = [
     "/var/www",
     "/usr/share/nginx/html",
     "/www/wwwroot",
     "/var/lib/tomcat*/webapps",
+    "/srv/www",
+    "/srv/http",
+    "/usr/local/nginx/html",
+    "/usr/local/apache2/htdocs",
+    "/opt/lampp/htdocs",
 ];
 
 /// The watch list used when the configuration sets none: accounts, privilege,
@@ -245,6 +252,49 @@ mod tests {
         assert!(set.recursive && set.hash && set.content_sample);
         assert_eq!(set.include, vec!["*.php".to_string()]);
         assert!(toml::from_str::<FileConfig>("hash = \"md5\"").is_err());
+    }
+
+    /// The `TargetFilename|startswith` prefixes of a rule file's web-root selection.
+    fn rule_web_prefixes(name: &str) -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../rules/file/{name}.yml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.contains("TargetFilename|startswith:"));
+        lines.next().expect("a startswith list");
+        lines
+            .map_while(|l| l.trim().strip_prefix("- '")?.strip_suffix('\''))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_web_root_the_rules_know_is_watched_by_default() {
+        let defaults = default_watches();
+        let watched: Vec<&WatchSet> = defaults.iter().filter(|w| w.content_sample).collect();
+        for rule in [
+            "web_script_created",
+            "web_script_modified",
+            "web_page_tampering",
+        ] {
+            let prefixes = rule_web_prefixes(rule);
+            assert!(prefixes.len() >= 8, "{rule}: {prefixes:?}");
+            for prefix in prefixes {
+                let covered = watched.iter().any(|w| {
+                    let root = w.path.to_string_lossy();
+                    // The watch is the prefix, or inside it (`/usr/share/nginx/html`
+                    // for `/usr/share/nginx/`).
+                    root.starts_with(prefix.trim_end_matches('/'))
+                });
+                assert!(covered, "{rule} knows {prefix}, no default watch covers it");
+            }
+        }
+        // `/webapps/` anywhere: Tomcat's, by glob.
+        assert!(
+            watched
+                .iter()
+                .any(|w| w.path.to_string_lossy().ends_with("/webapps"))
+        );
     }
 
     #[test]
