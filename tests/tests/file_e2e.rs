@@ -407,6 +407,26 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
             ("modify", login),
         ]
     );
+
+    // The agent's heartbeats carry the file counters to ClickHouse too.
+    let counter = |name: &str| {
+        clickhouse_query(&format!(
+            "SELECT max(counter_values[indexOf(counter_names, '{name}')]) \
+             FROM {db}.events WHERE kind = 'status' AND agent_id = '{agent_id}'"
+        ))
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+    };
+    let reported = wait_for(PATIENCE, || {
+        (counter("file.events") >= summary.len() as u64).then_some(())
+    });
+    assert!(
+        reported.is_some() && counter("file.startups") == 1,
+        "heartbeat counters: file.events={} file.startups={}",
+        counter("file.events"),
+        counter("file.startups")
+    );
     let _ = clickhouse_query(&format!("DROP DATABASE IF EXISTS {db}"));
 }
 
