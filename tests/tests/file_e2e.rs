@@ -8,10 +8,11 @@
 //! - a webshell dropped in the web root (by `www-data`), pages defaced (rewritten
 //!   in place, replaced by `sed -i`, a staged copy moved over), an upload renamed
 //!   to a script, a key appended to root's `authorized_keys`, a new account's
-//!   `.ssh`, a cron file added, a backdoor appended to a script: each is one stored
-//!   FileEvent with the right op, path, owner and SHA-256 before/after (compared
-//!   with the real `sha256sum`), and raises the rule's alert (`alerts --json`)
-//!   naming that event;
+//!   `.ssh`, a cron file added, a user crontab where no cron spool existed, a
+//!   backdoor appended to a script: each is one stored FileEvent with the right
+//!   op, path, owner and SHA-256 before/after (compared with the real
+//!   `sha256sum`), and raises the rule's alert (`alerts --json`) naming that
+//!   event; the agent's heartbeats carry its file counters;
 //! - files created, modified and deleted while the agent is stopped (SIGTERM, and
 //!   later kill -9) are stored after it starts again (source `file_baseline`),
 //!   once each, with the hashes `sha256sum` printed before and after.
@@ -383,6 +384,35 @@ fn webshell_defacement_keys_and_cron_reach_clickhouse_and_raise_alerts() {
     assert!(sample.ends_with("@eval($_POST['pass']);\n"), "{sample}");
     wait_alert(&collector, "web_script_modified", &events[0], "high");
     wait_alert(&collector, "webshell_content", &events[0], "critical");
+
+    // 9. A user crontab installed the way `crontab -` does (a temporary file
+    //    renamed into place) where no cron spool existed yet: `/var/spool/cron`
+    //    is watched for before it exists (inside this namespace `/var` is an
+    //    overlay, so nothing is written to the host).
+    let crontab = "/var/spool/cron/crontabs/root";
+    host.sh(
+        "mkdir -p /var/spool/cron/crontabs && printf %s \"$2\" > /var/spool/cron/crontabs/tmp.1 \
+         && mv /var/spool/cron/crontabs/tmp.1 \"$1\"",
+        &[crontab, "@reboot /tmp/.x/kworker\n"],
+        b"",
+    )
+    .unwrap();
+    let crontab_sha = host.sha256sum(crontab).unwrap();
+    let events = wait_events(&db, crontab, 1, "user crontab", &agent);
+    // Whether the spool's appearance was handled before or after the rename is
+    // up to the scheduler: a create, or a rename from the temporary name.
+    let op = field(&events[0], "file_op");
+    assert!(op == "create" || op == "rename", "{}", events[0]);
+    assert_event(
+        &events[0],
+        op,
+        crontab,
+        "/var/spool/cron",
+        "inotify",
+        &agent_id,
+    );
+    assert_eq!(field(&events[0], "file_hash_after"), crontab_sha);
+    wait_alert(&collector, "cron_persistence", &events[0], "medium");
 
     // One event per change and nothing else: the first baseline was silent, the
     // temporary file of `sed -i` never surfaced, each burst of writes was one event.
