@@ -9,7 +9,8 @@
 //! fresh tmpfs. Directories missing on the host (`/var/www`, `/root/.ssh` on a bare
 //! machine) are created inside an overlay of their nearest existing parent whose
 //! upper layer lives in the namespace's own tmpfs, so nothing is created on the
-//! host. Commands (`sh`, `sha256sum`) and the agent enter that namespace with
+//! host (any write under such a parent, e.g. a new `/var/spool/cron`, stays in
+//! the namespace too). Commands (`sh`, `sha256sum`) and the agent enter that namespace with
 //! `nsenter --mount`: they see `/var/www/html/shell.php` where an attacker would.
 //! Everything else (the network, `/etc/passwd`, `/tmp`) is the host's.
 
