@@ -117,8 +117,12 @@ fn status_condition(q: &AlertQuery, layout: &Layout) -> Option<(String, Bound)> 
     let keyword = in_keyword(layout);
     // Open alerts mostly have no triage row: name the triaged ones to leave out instead.
     let clause = if names.iter().any(|n| n == "open") {
+        let not_in = match layout {
+            Layout::Single => "NOT IN",
+            Layout::Cluster(_) => "GLOBAL NOT IN",
+        };
         format!(
-            "alert_id NOT {keyword} (SELECT alert_id FROM alert_triage GROUP BY alert_id \
+            "alert_id {not_in} (SELECT alert_id FROM alert_triage GROUP BY alert_id \
              HAVING NOT has(?, {latest}))"
         )
     } else {
@@ -422,6 +426,8 @@ mod tests {
         let sql = alert_candidates(&closed, &Layout::Cluster("c".into()), 512, None).render();
         assert!(sql.contains("alert_id GLOBAL IN (SELECT alert_id FROM alert_triage"));
         assert!(sql.contains("HAVING has(['closed'],"));
+        let sql = alert_candidates(&open, &Layout::Cluster("c".into()), 512, None).render();
+        assert!(sql.contains("alert_id GLOBAL NOT IN (SELECT alert_id FROM alert_triage"));
     }
 
     #[test]
