@@ -308,3 +308,36 @@ fn format_number(value: f64) -> String {
         format!("{value:.2}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_ids_start_with_the_opening_time_and_sort_by_it() {
+        let early = alert_id(
+            "rule\u{1f}\u{1f}SourceIp=192.0.2.1",
+            1_700_000_000_000_000_000,
+        );
+        let late = alert_id(
+            "rule\u{1f}\u{1f}SourceIp=192.0.2.1",
+            1_700_000_000_000_000_001,
+        );
+        let other = alert_id(
+            "rule\u{1f}\u{1f}SourceIp=192.0.2.2",
+            1_700_000_000_000_000_000,
+        );
+        for id in [&early, &late, &other] {
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
+        assert!(early.starts_with("17979cfe362a0000"), "{early}");
+        assert!(early < late);
+        assert_ne!(early, other);
+        assert_eq!(&early[..16], &other[..16]);
+        assert_eq!(
+            time_ordered_id(-5, &[0xab; 8]),
+            format!("{:016x}{}", 0, "ab".repeat(8))
+        );
+    }
+}
