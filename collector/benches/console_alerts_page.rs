@@ -2,9 +2,11 @@
 //!
 //! Creates a unique database on the local ClickHouse (`SHAOBING_TEST_CLICKHOUSE_URL`,
 //! default `http://127.0.0.1:8123`), stores 1 000 000 alerts spread over 30 days
-//! through the store, then renders pages through the console's router in-process
-//! (session cookie, guard, handler, store query, HTML) and prints the server time per
-//! page. Target: ≤ 300 ms. The database is dropped at the end.
+//! through the store (ids made like detection makes them: opening time, then a hash;
+//! every 10th alert raised a second time with another summary; every 500th triaged, some
+//! of those closed, the rest acknowledged), then renders pages through the console's
+//! router in-process (session cookie, guard, handler, store query, HTML) and prints the
+//! server time per page. Target: ≤ 300 ms. The database is dropped at the end.
 //!
 //! Run: `cargo bench -p shaobing-collector --bench console_alerts_page`
 //! (`SHAOBING_BENCH_ALERTS=100000` for a smaller run).
@@ -19,7 +21,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use shaobing_collector::console::{self, ConsoleConfig, PasswordCost, Role, RuleSnapshot};
 use shaobing_collector::metrics::Metrics;
-use shaobing_collector::store::Store;
+use shaobing_collector::store::{AlertStatus, Store};
 use shaobing_detect::Alert;
 use tower::ServiceExt;
 
@@ -42,8 +44,9 @@ fn alert(i: u64, now: i64, total: u64) -> Alert {
     let t = now - (30 * DAY_NS) + (i as i64) * (30 * DAY_NS / total as i64);
     let host = format!("web-{}", i % 500);
     let rule = i % 50;
+    let digest = i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes();
     Alert {
-        alert_id: format!("{i:032x}"),
+        alert_id: shaobing_detect::time_ordered_id(t, &digest),
         rule_id: format!("00000000-0000-4000-8000-{rule:012}"),
         rule_title: format!("规则 {rule}：SSH 暴力破解"),
         level: level_of(i).to_owned(),
@@ -104,9 +107,44 @@ async fn run(store: &Store, total: u64) -> anyhow::Result<()> {
             .map(|i| alert(i, now, total))
             .collect();
         store.upsert_alerts(&alerts).await?;
+        // Every 10th alert raised again: more events, a later end, a new summary.
+        let again: Vec<Alert> = alerts
+            .iter()
+            .step_by(10)
+            .map(|a| Alert {
+                count: a.count + 3,
+                last_time_unix_nano: a.last_time_unix_nano + 30_000_000_000,
+                summary: format!("{}（再次）", a.summary),
+                ..a.clone()
+            })
+            .collect();
+        store.upsert_alerts(&again).await?;
     }
     println!(
-        "stored {total} alerts in {:.1} s",
+        "stored {total} alerts (+{} second versions) in {:.1} s",
+        total.div_ceil(10),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let triaged: Vec<u64> = (0..total).step_by(500).collect();
+    for chunk in triaged.chunks(25) {
+        let calls = chunk.iter().map(|&i| {
+            let id = alert(i, now, total).alert_id;
+            let status = if i % 1000 == 0 {
+                AlertStatus::Closed
+            } else {
+                AlertStatus::Acknowledged
+            };
+            let store = store.clone();
+            async move { store.set_alert_triage(&id, status, "sec", "bench").await }
+        });
+        for result in futures::future::join_all(calls).await {
+            result?;
+        }
+    }
+    println!(
+        "triaged {} alerts in {:.1} s",
+        triaged.len(),
         started.elapsed().as_secs_f64()
     );
 
@@ -143,9 +181,14 @@ async fn run(store: &Store, total: u64) -> anyhow::Result<()> {
         ("alerts page 1 (default: last 7 days)", "/alerts"),
         ("alerts page 1, all time", "/alerts?range=all"),
         ("alerts page 20, all time", "/alerts?range=all&page=20"),
+        ("alerts page 100, all time", "/alerts?range=all&page=100"),
         (
             "alerts: critical, open, 30 days",
             "/alerts?range=30d&level=critical&status=open",
+        ),
+        (
+            "alerts: closed, all time",
+            "/alerts?range=all&status=closed",
         ),
         ("alerts: host filter", "/alerts?range=all&host=web-42"),
         ("alerts: text search", "/alerts?range=all&q=203.0.7."),

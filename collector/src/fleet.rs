@@ -38,7 +38,7 @@ pub fn offline_alert(agent: &AgentRecord, now_unix_nano: i64) -> Alert {
     ));
     let silent_min = (now_unix_nano - agent.last_seen_unix_nano) / 60_000_000_000;
     Alert {
-        alert_id: hex::encode(&id[..16]),
+        alert_id: shaobing_detect::time_ordered_id(agent.last_seen_unix_nano, &id),
         rule_id: AGENT_OFFLINE_RULE_ID.to_string(),
         rule_title: "Agent offline (代理离线)".to_string(),
         level: "medium".to_string(),

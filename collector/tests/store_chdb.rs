@@ -157,6 +157,7 @@ async fn workload(store: &Store, url: &str, database: &str) {
         .await
         .expect("triage");
     let filtered = AlertQuery {
+        alert_id: None,
         since: Some(BASE_NS),
         until: Some(BASE_NS + DAY),
         host: Some("db-01".into()),
@@ -168,6 +169,27 @@ async fn workload(store: &Store, url: &str, database: &str) {
         limit: Some(10),
         offset: 0,
     };
+    // Every path of the alerts list: candidates then states by id, a text search through
+    // time windows, status filters naming triaged alerts to keep or to leave out, one alert
+    // by id, and a page too deep for candidates (one aggregate over all alerts).
+    let extra = [
+        AlertQuery {
+            text: Some("SSH".into()),
+            statuses: vec![AlertStatus::Open],
+            ..AlertQuery::default()
+        },
+        AlertQuery {
+            alert_id: Some("al-2".into()),
+            ..AlertQuery::default()
+        },
+        AlertQuery {
+            limit: Some(10_000),
+            ..AlertQuery::default()
+        },
+    ];
+    for q in &extra {
+        store.alerts(q).await.expect("alerts");
+    }
     for q in [AlertQuery::default(), filtered] {
         store.alerts(&q).await.expect("alerts");
         store.alert_counts(&q, 3_600).await.expect("alert counts");

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use shaobing_collector::store::{
-    AlertQuery, BatchWrite, ClickHouseOptions, RetentionPolicy, Store, WriteOutcome,
+    AlertGroup, AlertQuery, AlertStatus, BatchWrite, ClickHouseOptions, RetentionPolicy, Store,
+    WriteOutcome,
 };
 use shaobing_wire::v1::Event;
 
@@ -199,6 +200,44 @@ async fn two_collectors_share_a_replicated_cluster() {
     assert_eq!(again, [WriteOutcome::Duplicate; 4]);
     let alerts = second.alerts(&AlertQuery::default()).await.expect("alerts");
     assert_eq!(alerts.len(), 1);
+    // Status filters read the triage table inside the alerts query (`GLOBAL IN` on a cluster).
+    let id = alerts[0].alert_id.clone();
+    second
+        .set_alert_triage(&id, AlertStatus::Closed, "li.lei", "误报")
+        .await
+        .expect("triage");
+    let with_status = |statuses: Vec<AlertStatus>| AlertQuery {
+        statuses,
+        since: Some(0),
+        ..AlertQuery::default()
+    };
+    let closed = first
+        .alerts(&with_status(vec![AlertStatus::Closed]))
+        .await
+        .expect("closed alerts");
+    assert_eq!(
+        closed
+            .iter()
+            .map(|a| a.alert_id.as_str())
+            .collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+    let open = first
+        .alerts(&with_status(vec![AlertStatus::Open]))
+        .await
+        .expect("open alerts");
+    assert!(open.is_empty(), "{open:?}");
+    let by_status = first
+        .alert_counts_by(&with_status(vec![AlertStatus::Closed]), AlertGroup::Status)
+        .await
+        .expect("counts");
+    assert_eq!(
+        by_status
+            .iter()
+            .map(|g| (g.key.as_str(), g.count))
+            .collect::<Vec<_>>(),
+        [("closed", 1)]
+    );
     // Both replicas hold every row (insert_quorum = 2).
     for url in [one, two] {
         let local = local_count(url, &format!("SELECT count() FROM {database}.events_local")).await;

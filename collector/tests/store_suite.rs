@@ -12,6 +12,8 @@ mod builders;
 mod event_cases;
 #[path = "store_suite/harness.rs"]
 mod harness;
+#[path = "store_suite/page_cases.rs"]
+mod page_cases;
 #[path = "store_suite/query_cases.rs"]
 mod query_cases;
 #[path = "store_suite/record_cases.rs"]
@@ -26,6 +28,7 @@ use batch_cases::*;
 use builders::*;
 use event_cases::*;
 use harness::{Backend, Location, TestStore, run};
+use page_cases::*;
 use query_cases::*;
 use record_cases::*;
 
@@ -59,6 +62,8 @@ store_suite!(
     alert_upsert_keeps_one_row_with_the_newest_count,
     alert_filters_select_by_host_level_time_rule_and_text,
     alert_triage_survives_later_upserts,
+    alert_pages_follow_the_newest_version_and_latest_triage,
+    one_alert_is_found_by_id_with_its_latest_state,
     count_events_applies_every_filter,
     agents_upsert_and_list,
     odd_bytes_and_huge_raw_lines_are_kept_exactly,

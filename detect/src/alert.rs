@@ -13,8 +13,10 @@
 //! each time, so the caller can *upsert* by `alert_id`. A match after the window
 //! opens a new alert with a new id.
 //!
-//! `alert_id` is a hash of the suppression key and the time of the event that
-//! opened the alert, so re-processing the same events gives the same ids.
+//! `alert_id` is the time of the event that opened the alert (16 hex digits) followed by a
+//! hash of the suppression key and that time, so re-processing the same events gives the
+//! same ids, and ids sort by opening time (stores ordered by id keep recent alerts
+//! together: see [`time_ordered_id`]).
 //! `first_time_unix_nano` is the earliest event covered: for a correlation, the
 //! first event of the window that crossed the threshold (whole seconds).
 //!
@@ -213,7 +215,16 @@ fn alert_id(suppression_key: &str, first_time_unix_nano: i64) -> String {
     hasher.update(suppression_key.as_bytes());
     hasher.update([0]);
     hasher.update(first_time_unix_nano.to_be_bytes());
-    hex::encode(&hasher.finalize()[..16])
+    time_ordered_id(first_time_unix_nano, &hasher.finalize())
+}
+
+/// A 32-hex-digit id: the time (unix nanoseconds, 16 digits, big-endian; times before 1970
+/// count as 0) then the first 8 bytes of `digest`. Ids of alerts opened close in time sort
+/// next to each other, so a store ordered by id keeps recent alerts together.
+pub fn time_ordered_id(time_unix_nano: i64, digest: &[u8]) -> String {
+    let time = u64::try_from(time_unix_nano).unwrap_or(0);
+    let tail = digest.get(..8).unwrap_or(digest);
+    format!("{time:016x}{}", hex::encode(tail))
 }
 
 fn render_summary(
@@ -295,5 +306,38 @@ fn format_number(value: f64) -> String {
         format!("{}", value as i64)
     } else {
         format!("{value:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_ids_start_with_the_opening_time_and_sort_by_it() {
+        let early = alert_id(
+            "rule\u{1f}\u{1f}SourceIp=192.0.2.1",
+            1_700_000_000_000_000_000,
+        );
+        let late = alert_id(
+            "rule\u{1f}\u{1f}SourceIp=192.0.2.1",
+            1_700_000_000_000_000_001,
+        );
+        let other = alert_id(
+            "rule\u{1f}\u{1f}SourceIp=192.0.2.2",
+            1_700_000_000_000_000_000,
+        );
+        for id in [&early, &late, &other] {
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
+        assert!(early.starts_with("17979cfe362a0000"), "{early}");
+        assert!(early < late);
+        assert_ne!(early, other);
+        assert_eq!(&early[..16], &other[..16]);
+        assert_eq!(
+            time_ordered_id(-5, &[0xab; 8]),
+            format!("{:016x}{}", 0, "ab".repeat(8))
+        );
     }
 }

@@ -58,7 +58,7 @@ pub mod sigma_event;
 
 use std::collections::BTreeMap;
 
-pub use alert::Alert;
+pub use alert::{Alert, time_ordered_id};
 pub use detector::Detector;
 pub use error::{DetectError, RuleError};
 pub use rule_test::{CaseOutcome, TestOutcome, run_rule_tests};

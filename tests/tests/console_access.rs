@@ -428,3 +428,58 @@ fn the_openapi_document_lists_the_api() {
     assert!(doc["paths"]["/api/v1/alerts/{id}/triage"]["post"].is_object());
     assert!(doc["paths"]["/api/v1/audit"]["delete"].is_null());
 }
+
+/// Who may use each area of the console, written down here from issue #9 (三员分立)
+/// independently of the route table: `None` = public, `Some(&[])` = any logged-in operator
+/// (own account), otherwise exactly these roles.
+fn policy(path: &str) -> Option<&'static [Role]> {
+    let area = path
+        .trim_start_matches("/api/v1")
+        .trim_start_matches('/')
+        .split(['/', '.'])
+        .next()
+        .unwrap_or_default();
+    match area {
+        "login" | "healthz" | "assets" | "openapi" => None,
+        "" | "logout" | "account" | "me" | "tokens" => Some(&[]),
+        "overview" | "hosts" => Some(&[Role::Sysadmin, Role::Secadmin]),
+        "alerts" | "rules" | "notifications" => Some(&[Role::Secadmin]),
+        "users" => Some(&[Role::Sysadmin]),
+        "audit" => Some(&[Role::Auditor]),
+        "reports" => Some(&[Role::Compliance]),
+        other => panic!("route {path}: area {other:?} has no policy: add it here"),
+    }
+}
+
+#[test]
+fn the_route_table_follows_the_separation_of_three_duties() {
+    let all = [
+        Role::Sysadmin,
+        Role::Secadmin,
+        Role::Auditor,
+        Role::Compliance,
+    ];
+    for spec in ROUTES.iter() {
+        let allowed: Vec<Role> = all.into_iter().filter(|r| spec.allows(*r)).collect();
+        match policy(spec.path) {
+            None => assert!(
+                matches!(spec.access, Access::Public),
+                "{} must be public",
+                spec.path
+            ),
+            Some([]) => assert!(
+                matches!(spec.access, Access::SelfService | Access::AnyRole),
+                "{} is the operator's own account",
+                spec.path
+            ),
+            Some(roles) => assert_eq!(allowed, roles, "{:?} {}: roles", spec.verb, spec.path),
+        }
+    }
+    // The auditor reads the audit log and nothing else of the others' work.
+    let auditor: Vec<&str> = ROUTES
+        .iter()
+        .filter(|s| matches!(s.access, Access::Roles(_)) && s.allows(Role::Auditor))
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(auditor, ["/audit", "/api/v1/audit"]);
+}

@@ -11,9 +11,7 @@ use super::error::{ConsoleError, ConsoleResult};
 use super::i18n;
 use super::roles::Role;
 use super::state::ConsoleState;
-use crate::store::{
-    AlertQuery, AlertRecord, AlertStatus, EventQuery, EventRecord, FieldFilter, MAX_QUERY_LIMIT,
-};
+use crate::store::{AlertQuery, AlertRecord, AlertStatus, EventQuery, EventRecord, FieldFilter};
 
 /// Default rows per page.
 pub const DEFAULT_PER_PAGE: usize = 50;
@@ -23,8 +21,6 @@ pub const MAX_PER_PAGE: usize = 200;
 pub const DETAIL_EVENTS: usize = 20;
 /// Host timeline shown around an alert: this much before its first and after its last event.
 pub const TIMELINE_MARGIN_NS: i64 = 10 * 60 * 1_000_000_000;
-/// Alerts scanned when an id is looked up without hints (until the store can filter by id).
-const ID_SCAN_LIMIT: usize = 5 * MAX_QUERY_LIMIT;
 
 /// List filters as they appear in the query string of `/alerts` and `/api/v1/alerts`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -208,49 +204,20 @@ impl AlertHint {
     }
 }
 
-/// Finds one alert by id: first where the hint points, then by scanning recent alerts.
-pub async fn find(
-    state: &ConsoleState,
-    alert_id: &str,
-    hint: &AlertHint,
-) -> ConsoleResult<AlertRecord> {
-    if !hint.rule.is_empty() && hint.ft > 0 {
-        let query = AlertQuery {
-            since: Some(hint.ft),
-            until: Some(hint.ft + 1),
-            host: non_empty(&hint.host),
-            rule_id: Some(hint.rule.clone()),
-            limit: Some(MAX_QUERY_LIMIT),
-            ..AlertQuery::default()
-        };
-        if let Some(found) = state
-            .store
-            .alerts(&query)
-            .await?
-            .into_iter()
-            .find(|a| a.alert_id == alert_id)
-        {
-            return Ok(found);
-        }
-    }
-    let mut offset = 0;
-    while offset < ID_SCAN_LIMIT {
-        let query = AlertQuery {
-            limit: Some(MAX_QUERY_LIMIT),
-            offset,
-            ..AlertQuery::default()
-        };
-        let rows = state.store.alerts(&query).await?;
-        let done = rows.len() < MAX_QUERY_LIMIT;
-        if let Some(found) = rows.into_iter().find(|a| a.alert_id == alert_id) {
-            return Ok(found);
-        }
-        if done {
-            break;
-        }
-        offset += MAX_QUERY_LIMIT;
-    }
-    Err(ConsoleError::NotFound(format!("alert {alert_id}")))
+/// Finds one alert by id.
+pub async fn find(state: &ConsoleState, alert_id: &str) -> ConsoleResult<AlertRecord> {
+    let query = AlertQuery {
+        alert_id: Some(alert_id.to_owned()),
+        limit: Some(1),
+        ..AlertQuery::default()
+    };
+    state
+        .store
+        .alerts(&query)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ConsoleError::NotFound(format!("alert {alert_id}")))
 }
 
 /// The alert's matching events (up to [`DETAIL_EVENTS`]), oldest first.
@@ -472,8 +439,8 @@ pub async fn bulk(
     }
     let mut changed = 0;
     for id in ids {
-        let (id, hint) = split_hinted_id(id);
-        let alert = find(state, &id, &hint).await?;
+        let (id, _) = split_hinted_id(id);
+        let alert = find(state, &id).await?;
         triage(state, ctx, &alert, request).await?;
         changed += 1;
     }

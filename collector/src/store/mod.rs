@@ -253,13 +253,15 @@ impl Store {
     }
 
     /// Inserts or updates alerts by `alert_id`: the version with the highest `count`
-    /// (then the latest `last_time`) wins. Triage state is never touched by this.
+    /// (then the latest `last_time`) wins, all its detection fields (`first_time` too).
+    /// Triage state is never touched by this.
     pub async fn upsert_alerts(&self, alerts: &[Alert]) -> Result<(), StoreError> {
         let alerts: Vec<AlertRecord> = alerts.iter().map(AlertRecord::from_alert).collect();
         dispatch!(self, s => s.upsert_alerts(&alerts).await)
     }
 
-    /// Alerts matching `q`, newest (`last_time`) first.
+    /// Alerts matching `q`, newest (`last_time`) first, then by id. Filters apply to each
+    /// alert's newest version and latest triage.
     pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError> {
         dispatch!(self, s => s.alerts(q).await)
     }

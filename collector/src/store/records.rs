@@ -121,6 +121,8 @@ impl AlertRecord {
 /// Filters for [`crate::store::Store::alerts`]; empty fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {
+    /// Exactly this alert.
+    pub alert_id: Option<String>,
     /// Alerts whose window ends at or after this time (`last_time >= since`).
     pub since: Option<i64>,
     /// Alerts whose window starts before this time (`first_time < until`).

@@ -22,14 +22,13 @@ pub async fn list(
     Ok(Json(json!(page)))
 }
 
-/// `GET /api/v1/alerts/{id}` (optional hint `rule`, `host`, `ft` speeds the lookup).
+/// `GET /api/v1/alerts/{id}`.
 pub async fn detail(
     State(state): State<SharedState>,
     Op(_op, _ctx): Op,
     Path(id): Path<String>,
-    Query(hint): Query<AlertHint>,
 ) -> ApiResult {
-    let alert = alerts::find(&state, &id, &hint).await?;
+    let alert = alerts::find(&state, &id).await?;
     let events = alerts::matching_events(&state, &alert).await?;
     let rule = state
         .rules
@@ -50,7 +49,7 @@ pub struct TriageBody {
     /// The action.
     #[serde(flatten)]
     pub request: TriageRequest,
-    /// Optional lookup hint.
+    /// Lookup hint of earlier versions: accepted, no longer needed (alerts are found by id).
     #[serde(default)]
     pub hint: AlertHint,
 }
@@ -62,7 +61,7 @@ pub async fn triage(
     Path(id): Path<String>,
     Json(body): Json<TriageBody>,
 ) -> ApiResult {
-    let alert = alerts::find(&state, &id, &body.hint).await?;
+    let alert = alerts::find(&state, &id).await?;
     let updated = alerts::triage(&state, &ctx, &alert, &body.request).await?;
     Ok(Json(json!({ "alert": updated })))
 }

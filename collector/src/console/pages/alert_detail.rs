@@ -129,11 +129,10 @@ pub async fn page(
     State(state): State<SharedState>,
     Op(_op, ctx): Op,
     Path(id): Path<String>,
-    Query(hint): Query<AlertHint>,
     Query(q): Query<DetailQuery>,
 ) -> Response {
     let result = async {
-        let alert = alerts::find(&state, &id, &hint).await?;
+        let alert = alerts::find(&state, &id).await?;
         let (events, timeline, users) = tokio::join!(
             alerts::matching_events(&state, &alert),
             alerts::host_timeline(&state, &alert, TIMELINE_EVENTS),
@@ -261,15 +260,10 @@ pub async fn triage(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<TriageForm>,
 ) -> Response {
-    let hint = AlertHint {
-        rule: form.rule.clone(),
-        host: form.host.clone(),
-        ft: form.ft,
-    };
     let result = async {
         let action = TriageAction::from_name(&form.action)
             .ok_or_else(|| ConsoleError::Invalid("unknown action".to_owned()))?;
-        let alert = alerts::find(&state, &id, &hint).await?;
+        let alert = alerts::find(&state, &id).await?;
         let request = TriageRequest {
             action,
             assignee: form.assignee.clone(),

@@ -4,14 +4,16 @@
 //! Triage lives in its own table so that detection never has to read-modify-write an alert:
 //! a re-raised alert is a plain insert and cannot overwrite a status set meanwhile.
 //!
-//! Every read starts from the same filtered set ([`filtered_alerts`]): the newest version of
-//! each alert (`argMax ... GROUP BY alert_id`, filters in `HAVING`), joined with its triage
-//! only when the query needs it; the page and the counts are built on top of it.
+//! The list and its filters are in `alert_page.rs`; the counts here are built on the same
+//! filtered set ([`filtered_alerts`]): the newest version of each alert (`argMax ... GROUP
+//! BY alert_id`, filters in `HAVING`), joined with its triage only when the query needs it.
 
 use super::ClickHouseStore;
+use super::alert_page::filtered_alerts;
 use super::events::{group_counts, oldest_first};
 use super::rows::{AlertReadRow, AlertRow, TriageRow};
-use super::sql::{Bound, Conditions, Statement, StatementId};
+use super::schema::Layout;
+use super::sql::{Bound, Statement, StatementId};
 use crate::store::StoreError;
 use crate::store::event_row::{date_days, datetime_seconds};
 use crate::store::records::{
@@ -47,116 +49,14 @@ pub(super) fn alert_rows(alerts: &[AlertRecord]) -> Vec<AlertRow<'_>> {
         .collect()
 }
 
-/// `SELECT ... FROM (newest version of each alert matching q) [triage join] [WHERE status]`:
-/// columns `alert_id`, `a_*` and (with triage) `t_status`, `t_assignee`, `t_note`.
-fn filtered_alerts(q: &AlertQuery, with_triage: bool) -> (String, Vec<Bound>) {
-    let mut having = Conditions::default();
-    if let Some(since) = q.since {
-        having.push("a_last_time_ns >= ?", [Bound::Signed(since)]);
-    }
-    if let Some(until) = q.until {
-        having.push("a_first_time_ns < ?", [Bound::Signed(until)]);
-    }
-    if let Some(host) = &q.host {
-        having.push("a_hostname = ?", [Bound::Text(host.clone())]);
-    }
-    if let Some(agent_id) = &q.agent_id {
-        having.push("a_agent_id = ?", [Bound::Text(agent_id.clone())]);
-    }
-    if let Some(rule_id) = &q.rule_id {
-        having.push("a_rule_id = ?", [Bound::Text(rule_id.clone())]);
-    }
-    if !q.levels.is_empty() {
-        having.push("has(?, a_level)", [Bound::TextList(q.levels.clone())]);
-    }
-    if let Some(needle) = q.text.as_deref().filter(|t| !t.is_empty()) {
-        let fields = [
-            "a_rule_title",
-            "a_rule_id",
-            "a_summary",
-            "a_hostname",
-            "a_group_key",
-        ];
-        let clause = fields
-            .iter()
-            .map(|f| format!("positionCaseInsensitiveUTF8({f}, ?) > 0"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        having.push(
-            format!("({clause})"),
-            fields.map(|_| Bound::Text(needle.to_owned())),
-        );
-    }
-    let newest = format!(
-        "SELECT alert_id,
-        argMax(rule_id, version) AS a_rule_id,
-        argMax(rule_title, version) AS a_rule_title,
-        argMax(level, version) AS a_level,
-        argMax(kind, version) AS a_kind,
-        argMax(tags, version) AS a_tags,
-        argMax(mlps, version) AS a_mlps,
-        argMax(agent_id, version) AS a_agent_id,
-        argMax(hostname, version) AS a_hostname,
-        min(first_time_ns) AS a_first_time_ns,
-        argMax(last_time_ns, version) AS a_last_time_ns,
-        max(count) AS a_count,
-        argMax(group_key, version) AS a_group_key,
-        argMax(event_ids, version) AS a_event_ids,
-        argMax(summary, version) AS a_summary
-    FROM alerts GROUP BY alert_id {}",
-        having.sql("HAVING")
-    );
-    let with_triage = with_triage || !q.statuses.is_empty();
-    if !with_triage {
-        return (format!("SELECT * FROM ({newest})"), having.binds);
-    }
-    let mut outer = Conditions::default();
-    if !q.statuses.is_empty() {
-        let names = q.statuses.iter().map(|s| s.name().to_owned()).collect();
-        outer.push(
-            "has(?, if(t_status = '', 'open', t_status))",
-            [Bound::TextList(names)],
-        );
-    }
-    let sql = format!(
-        "SELECT * FROM ({newest}) AS a ANY LEFT JOIN (
-    SELECT alert_id,
-        argMax(status, updated_ns) AS t_status,
-        argMax(assignee, updated_ns) AS t_assignee,
-        argMax(note, updated_ns) AS t_note
-    FROM alert_triage GROUP BY alert_id
- ) AS t USING alert_id {}",
-        outer.sql("WHERE")
-    );
-    let binds = having.binds.into_iter().chain(outer.binds).collect();
-    (sql, binds)
-}
-
-/// One page of alerts, newest (`last_time`) first.
-pub(super) fn alerts_page(q: &AlertQuery) -> Statement {
-    let (source, binds) = filtered_alerts(q, true);
-    Statement::new(
-        StatementId::AlertsPage,
-        format!(
-            "SELECT alert_id, a_rule_id, a_rule_title, a_level, a_kind, a_tags, a_mlps,
-    a_agent_id, a_hostname, a_first_time_ns, a_last_time_ns, a_count, a_group_key,
-    a_event_ids, a_summary, t_status, t_assignee, t_note
- FROM ({source})
- ORDER BY a_last_time_ns DESC, alert_id LIMIT {} OFFSET {}",
-            effective_limit(q.limit),
-            q.offset
-        ),
-    )
-    .bind(binds)
-}
-
 /// Alerts per time bucket of their first event: the newest [`MAX_TIME_BUCKETS`] buckets.
 pub(super) fn alert_counts_by_time(
     q: &AlertQuery,
+    layout: &Layout,
     bucket_seconds: u32,
 ) -> Result<Statement, StoreError> {
     let bucket = bucket_nanos(bucket_seconds)?;
-    let (source, binds) = filtered_alerts(q, false);
+    let (source, binds) = filtered_alerts(q, layout, false);
     Ok(Statement::new(
         StatementId::AlertCountsByTime,
         format!(
@@ -168,14 +68,18 @@ pub(super) fn alert_counts_by_time(
 }
 
 /// Alerts per rule, host, level or status, most frequent first.
-pub(super) fn alert_counts_by_group(q: &AlertQuery, group: AlertGroup) -> Statement {
+pub(super) fn alert_counts_by_group(
+    q: &AlertQuery,
+    layout: &Layout,
+    group: AlertGroup,
+) -> Statement {
     let (key, label, triage) = match group {
         AlertGroup::Rule => ("a_rule_id", "any(a_rule_title)", false),
         AlertGroup::Host => ("a_hostname", "''", false),
         AlertGroup::Level => ("a_level", "''", false),
         AlertGroup::Status => ("if(t_status = '', 'open', t_status)", "''", true),
     };
-    let (source, binds) = filtered_alerts(q, triage);
+    let (source, binds) = filtered_alerts(q, layout, triage);
     Statement::new(
         StatementId::AlertCountsByGroup,
         format!(
@@ -196,7 +100,7 @@ fn alert_exists(alert_id: &str) -> Statement {
     .bind([Bound::Text(alert_id.to_owned())])
 }
 
-fn alert_record(r: AlertReadRow) -> Result<AlertRecord, StoreError> {
+pub(super) fn alert_record(r: AlertReadRow) -> Result<AlertRecord, StoreError> {
     let status = AlertStatus::from_name(&r.status).ok_or_else(|| StoreError::Corrupt {
         column: "alert_triage.status",
         reason: format!("unknown status {:?}", r.status),
@@ -230,12 +134,6 @@ impl ClickHouseStore {
             .await
     }
 
-    /// See [`crate::store::Store::alerts`].
-    pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError> {
-        let rows: Vec<AlertReadRow> = self.fetch_all(&alerts_page(q)).await?;
-        rows.into_iter().map(alert_record).collect()
-    }
-
     /// See [`crate::store::Store::alert_counts`].
     pub async fn alert_counts(
         &self,
@@ -243,7 +141,7 @@ impl ClickHouseStore {
         bucket_seconds: u32,
     ) -> Result<Vec<TimeBucketCount>, StoreError> {
         let rows = self
-            .fetch_all(&alert_counts_by_time(q, bucket_seconds)?)
+            .fetch_all(&alert_counts_by_time(q, &self.layout, bucket_seconds)?)
             .await?;
         Ok(oldest_first(rows))
     }
@@ -254,7 +152,9 @@ impl ClickHouseStore {
         q: &AlertQuery,
         group: AlertGroup,
     ) -> Result<Vec<GroupCount>, StoreError> {
-        let rows = self.fetch_all(&alert_counts_by_group(q, group)).await?;
+        let rows = self
+            .fetch_all(&alert_counts_by_group(q, &self.layout, group))
+            .await?;
         Ok(group_counts(rows))
     }
 
@@ -291,22 +191,22 @@ mod tests {
     #[test]
     fn triage_is_joined_only_when_needed() {
         let plain = AlertQuery::default();
+        let single = Layout::Single;
         assert!(
-            !alert_counts_by_group(&plain, AlertGroup::Rule)
+            !alert_counts_by_group(&plain, &single, AlertGroup::Rule)
                 .render()
                 .contains("JOIN")
         );
         assert!(
-            alert_counts_by_group(&plain, AlertGroup::Status)
+            alert_counts_by_group(&plain, &single, AlertGroup::Status)
                 .render()
                 .contains("JOIN")
         );
-        assert!(alerts_page(&plain).render().contains("ANY LEFT JOIN"));
         let open = AlertQuery {
             statuses: vec![AlertStatus::Open],
             ..AlertQuery::default()
         };
-        let counts = alert_counts_by_time(&open, 3600)
+        let counts = alert_counts_by_time(&open, &single, 3600)
             .expect("valid bucket")
             .render();
         assert!(counts.contains("has(['open'], if(t_status = '', 'open', t_status))"));

@@ -5,7 +5,8 @@
 //! - `schema.rs`: DDL, migrations and retention `TTL`s for both layouts;
 //! - `sql.rs`: every statement is a named, pure, renderable [`Statement`];
 //! - `write.rs`: exactly-once batch writes without transactions;
-//! - `events.rs`, `alerts.rs`, `fleet.rs`: reads; `retention.rs`: dropping old partitions.
+//! - `events.rs`, `alerts.rs`, `alert_page.rs`, `fleet.rs`: reads; `retention.rs`: dropping
+//!   old partitions.
 //!
 //! Upserted tables (`alerts`, `alert_triage`, `agents`) are `ReplacingMergeTree` and are read
 //! with `argMax(column, version) ... GROUP BY key`, never `FINAL` plus `WHERE`: on old servers
@@ -25,6 +26,7 @@ use self::sql::{Bound, RecordedStatement, Statement, StatementId, StatementLog};
 use super::StoreError;
 use super::retention::RetentionPolicy;
 
+mod alert_page;
 mod alerts;
 pub(crate) mod compat;
 mod endpoint;

@@ -122,6 +122,8 @@ statement_ids! {
     EventCountsByGroup => "events.counts_by_group", Query;
     EventSources => "events.sources", Query;
     AlertsPage => "alerts.page", Query;
+    AlertCandidates => "alerts.candidates", Query;
+    AlertsById => "alerts.by_id", Query;
     AlertCountsByTime => "alerts.counts_by_time", Query;
     AlertCountsByGroup => "alerts.counts_by_group", Query;
     AlertExists => "alerts.exists", Query;
@@ -164,6 +166,12 @@ impl Statement {
     pub(crate) fn setting(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.settings.push((name, value.into()));
         self
+    }
+
+    /// The SQL with its placeholders and the values bound to them, to embed in another
+    /// statement.
+    pub(crate) fn into_parts(self) -> (String, Vec<Bound>) {
+        (self.sql, self.binds)
     }
 
     /// Which statement this is.

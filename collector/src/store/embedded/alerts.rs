@@ -45,7 +45,8 @@ fn alert_from_row(row: &rusqlite::Row<'_>) -> Result<AlertRecord, StoreError> {
 }
 
 /// Inserts or updates alerts; the detection fields of the version with the highest
-/// `(count, last_time)` win, triage columns are left alone.
+/// `(count, last_time)` win (all of them, `first_time` too, as in ClickHouse), triage
+/// columns are left alone.
 pub(super) fn upsert_alerts_in(
     conn: &Connection,
     alerts: &[AlertRecord],
@@ -58,7 +59,7 @@ pub(super) fn upsert_alerts_in(
             rule_id = excluded.rule_id, rule_title = excluded.rule_title,
             level = excluded.level, kind = excluded.kind, tags = excluded.tags,
             mlps = excluded.mlps, agent_id = excluded.agent_id, hostname = excluded.hostname,
-            first_time_ns = min(alerts.first_time_ns, excluded.first_time_ns),
+            first_time_ns = excluded.first_time_ns,
             last_time_ns = excluded.last_time_ns, count = excluded.count,
             group_key = excluded.group_key, event_ids = excluded.event_ids,
             summary = excluded.summary
@@ -89,6 +90,9 @@ pub(super) fn upsert_alerts_in(
 /// `WHERE` conditions of an alert query (embedded alerts hold their triage columns).
 fn alert_conditions(q: &AlertQuery) -> Conditions {
     let mut c = Conditions::default();
+    if let Some(alert_id) = &q.alert_id {
+        c.push("alert_id = ?", [text(alert_id)]);
+    }
     if let Some(since) = q.since {
         c.push("last_time_ns >= ?", [SqlValue::Integer(since)]);
     }
