@@ -27,6 +27,15 @@ const SCRIPT: &str = concat!(
     "/../deploy/clickhouse/cluster/local-cluster.sh"
 );
 
+/// Whether the 32 ports the script uses from `base` are free on loopback.
+fn ports_free(base: u32) -> bool {
+    (base..base + 32).all(|port| {
+        u16::try_from(port)
+            .ok()
+            .is_some_and(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+    })
+}
+
 /// The running cluster; stopped when dropped.
 struct LocalCluster {
     dir: tempfile::TempDir,
@@ -37,8 +46,13 @@ struct LocalCluster {
 impl LocalCluster {
     fn start() -> LocalCluster {
         let dir = tempfile::tempdir().expect("temporary directory");
-        // Spread concurrent runs over different ports.
-        let port_base = 20_000 + (std::process::id() % 400) * 40;
+        // Spread concurrent runs over different ports, below the kernel's
+        // ephemeral range (32768+), and skip blocks something already holds.
+        let first = std::process::id() % 300;
+        let port_base = (0..300)
+            .map(|i| 20_000 + ((first + i) % 300) * 40)
+            .find(|base| ports_free(*base))
+            .expect("a free block of 32 loopback ports in 20000-32000");
         let out = Command::new("bash")
             .arg(SCRIPT)
             .arg("start")
