@@ -4,6 +4,7 @@
 //! embedded store through the collector's own CLI).
 
 pub mod browser;
+pub mod login_host;
 
 use std::io::Write;
 use std::net::TcpListener;

@@ -211,6 +211,81 @@ fn copytruncate_rotation_restarts_at_zero() {
     assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
 }
 
+/// logrotate's copytruncate: copy to `<path>.1`, then truncate in place.
+fn copytruncate(path: &Path) {
+    let mut copy = path.to_path_buf().into_os_string();
+    copy.push(".1");
+    std::fs::copy(path, copy).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+#[test]
+fn copytruncate_before_the_end_was_read_finishes_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1, 2]);
+    // Written, then rotated away before the next poll: only the copy holds them
+    // (with a partial line at its end).
+    append(&path, &(line(3) + &line(4) + &line(5)[..30]));
+    copytruncate(&path);
+    append(&path, &line(6));
+    assert_eq!(users(&h.drain(&mut tail).0), vec![3, 4, 6]);
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+    assert_eq!(h.counters.get(counter::ROTATIONS), 0);
+    let position = tail.position().unwrap();
+    assert_eq!(position.inode, std::fs::metadata(&path).unwrap().ino());
+    assert_eq!(position.offset, line(6).len() as u64);
+}
+
+#[test]
+fn a_file_truncated_and_regrown_past_the_position_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1, 2]);
+    append(&path, &line(3));
+    copytruncate(&path);
+    // More than was read, before the next poll: the size alone shows nothing.
+    let more: String = (10..40).map(line).collect();
+    append(&path, &more);
+    assert_eq!(
+        users(&h.drain(&mut tail).0),
+        std::iter::once(3).chain(10..40).collect::<Vec<_>>()
+    );
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+}
+
+#[test]
+fn after_a_truncation_an_unrelated_rotated_file_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1, 2]);
+    // `.1` is an older file (different start), longer than our position.
+    let older: String = (100..110).map(line).collect();
+    std::fs::write(dir.path().join("auth.log.1"), older).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, &line(3));
+    assert_eq!(users(&h.drain(&mut tail).0), vec![3]);
+}
+
 #[test]
 fn finishes_a_file_rotated_while_stopped_then_reads_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
