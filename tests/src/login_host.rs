@@ -311,7 +311,9 @@ impl SshNetwork {
             .arg(port.to_string())
             .arg(format!("{user}@{}", self.server_ip))
             .arg(remote)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd
     }
 }

@@ -137,7 +137,8 @@ fn finish(child: Child) -> (bool, String) {
         Ok(out) => (
             out.status.success(),
             format!(
-                "{}{}",
+                "{}: {}{}",
+                out.status,
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             ),
@@ -212,8 +213,9 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
     );
     assert!(
         ok && text.contains("uid=0(root)"),
-        "login and sudo must work: {text}\nsshd: {}",
-        host.sshd_log()
+        "login and sudo must work: {text}\nsshd: {}\nauth log:\n{}",
+        host.sshd_log(),
+        std::fs::read_to_string(&agent.auth_log).unwrap_or_default()
     );
     // su from root to the new user.
     let out = host.sh(&format!("su -s /bin/sh {USER} -c id")).unwrap();
