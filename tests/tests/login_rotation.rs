@@ -227,6 +227,18 @@ fn agent_killed_mid_stream_resumes_without_loss_or_duplicates() {
     reached(3200);
     agent.run().unwrap();
     let restarted_at = written.load(Ordering::SeqCst);
+    // The restarted agent first finishes the file rotated while it was down.
+    let finished = wait_for(Duration::from_secs(20), || {
+        agent
+            .log_text()
+            .contains("finishing the file rotated while the agent was stopped")
+            .then_some(())
+    });
+    assert!(
+        finished.is_some(),
+        "the restarted agent resumes in the rotated file:\n{}",
+        agent.log_text()
+    );
     reached(4500);
     agent.daemon.as_mut().unwrap().kill();
     agent.run().unwrap();
