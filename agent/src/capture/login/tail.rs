@@ -50,17 +50,38 @@ pub struct TailConfig {
 }
 
 /// A resume position in a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilePosition {
     pub inode: u64,
     pub offset: u64,
+    /// How many leading bytes of the file `head_hash` covers (0: unknown). With it a
+    /// restart recognises a file truncated (and perhaps regrown) while the agent was
+    /// stopped, and its copytruncate copy.
+    #[serde(default)]
+    pub head_len: u64,
+    /// FNV-1a of the file's first `head_len` bytes.
+    #[serde(default)]
+    pub head_hash: u64,
 }
 
 impl FilePosition {
-    /// The checkpoint text (`{"inode":I,"offset":O}`).
+    /// The checkpoint text (`{"inode":I,"offset":O[,"head_len":L,"head_hash":H]}`).
     pub fn encode(&self) -> String {
-        format!("{{\"inode\":{},\"offset\":{}}}", self.inode, self.offset)
+        if self.head_len == 0 {
+            return format!("{{\"inode\":{},\"offset\":{}}}", self.inode, self.offset);
+        }
+        format!(
+            "{{\"inode\":{},\"offset\":{},\"head_len\":{},\"head_hash\":{}}}",
+            self.inode, self.offset, self.head_len, self.head_hash
+        )
     }
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of a file's first bytes.
+pub fn head_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Checkpoint key of the tailer of `path`.
@@ -168,6 +189,8 @@ impl FileTail {
         self.current.as_ref().map(|f| FilePosition {
             inode: f.inode,
             offset: f.offset,
+            head_len: f.head.len() as u64,
+            head_hash: head_hash(&f.head),
         })
     }
 
@@ -305,15 +328,25 @@ impl FileTail {
             Err(error) => return Err(error),
         };
         let meta = file.metadata()?;
+        let mut finishing_copy = false;
         let (file, inode, offset) = match self.saved.take() {
             Some(saved) if saved.inode == meta.ino() => {
-                let offset = if saved.offset > meta.len() {
-                    handler.counters.inc(counter::TRUNCATIONS);
-                    0
+                let same_start = saved.head_len == 0
+                    || head_hash(&read_head(&file, saved.head_len)?) == saved.head_hash;
+                if saved.offset <= meta.len() && same_start {
+                    (file, saved.inode, saved.offset)
                 } else {
-                    saved.offset
-                };
-                (file, saved.inode, offset)
+                    // Truncated (copytruncate) while the agent was stopped.
+                    handler.counters.inc(counter::TRUNCATIONS);
+                    match self.copy_of(&saved)? {
+                        Some((copy, copy_inode)) => {
+                            tracing::info!(path = %path.display(), "truncated while the agent was stopped: finishing its copy first");
+                            finishing_copy = true;
+                            (copy, copy_inode, saved.offset)
+                        }
+                        None => (file, saved.inode, 0),
+                    }
+                }
             }
             Some(saved) => match self.find_rotated(saved.inode)? {
                 Some(old) => {
@@ -330,6 +363,9 @@ impl FileTail {
         };
         self.start_at_end = false;
         self.open_at(file, inode, offset)?;
+        if let Some(open) = self.current.as_mut() {
+            open.finishing_copy = finishing_copy;
+        }
         Ok(true)
     }
 
@@ -346,12 +382,18 @@ impl FileTail {
     }
 
     /// After a truncation: `<path>.1` with its inode if it is the copy of the file
-    /// being read (same leading bytes) and holds bytes past our position.
+    /// being read.
     fn find_copy(&self) -> io::Result<Option<(File, u64)>> {
-        let Some(open) = self.current.as_ref() else {
-            return Ok(None);
-        };
-        if open.head.is_empty() || open.finishing_copy {
+        match (self.current.as_ref(), self.position()) {
+            (Some(open), Some(position)) if !open.finishing_copy => self.copy_of(&position),
+            _ => Ok(None),
+        }
+    }
+
+    /// `<path>.1` with its inode if it is a copy of the file at `position` (another
+    /// inode starting with the same bytes) holding bytes past `position.offset`.
+    fn copy_of(&self, position: &FilePosition) -> io::Result<Option<(File, u64)>> {
+        if position.head_len == 0 {
             return Ok(None);
         }
         let mut rotated = self.config.path.clone().into_os_string();
@@ -362,11 +404,12 @@ impl FileTail {
             Err(error) => return Err(error),
         };
         let meta = copy.metadata()?;
-        if meta.ino() == open.inode || meta.len() <= open.offset {
+        if meta.ino() == position.inode || meta.len() <= position.offset {
             return Ok(None);
         }
-        let head = read_head(&copy, open.head.len() as u64)?;
-        Ok((head == open.head).then_some((copy, meta.ino())))
+        let head = read_head(&copy, position.head_len)?;
+        let same = head.len() as u64 == position.head_len && head_hash(&head) == position.head_hash;
+        Ok(same.then_some((copy, meta.ino())))
     }
 
     fn open_at(&mut self, mut file: File, inode: u64, offset: u64) -> io::Result<()> {

@@ -150,6 +150,7 @@ fn a_checkpoint_past_the_end_restarts_at_zero() {
         Some(FilePosition {
             inode,
             offset: 1 << 20,
+            ..FilePosition::default()
         }),
     );
     let (events, _) = h.drain(&mut tail);
@@ -287,6 +288,67 @@ fn after_a_truncation_an_unrelated_rotated_file_is_not_read() {
 }
 
 #[test]
+fn copytruncate_while_stopped_finishes_the_copy_then_the_live_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut first = FileTail::new(config(&path), None);
+    h.drain(&mut first);
+    let saved = first.position().unwrap();
+    assert_eq!(saved.head_len, (line(1).len() + line(2).len()) as u64);
+    drop(first);
+    append(&path, &line(3));
+    copytruncate(&path);
+    append(&path, &line(4));
+    let mut second = FileTail::new(config(&path), Some(saved));
+    assert_eq!(users(&h.drain(&mut second).0), vec![3, 4]);
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+    assert_eq!(h.counters.get(counter::ROTATIONS), 0);
+}
+
+#[test]
+fn truncated_and_regrown_while_stopped_restarts_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut first = FileTail::new(config(&path), None);
+    h.drain(&mut first);
+    let saved = first.position().unwrap();
+    drop(first);
+    // Same inode, longer than the checkpoint, but other lines: not resumed mid-file.
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, &(10..30).map(line).collect::<String>());
+    let mut second = FileTail::new(config(&path), Some(saved));
+    assert_eq!(users(&h.drain(&mut second).0), (10..30).collect::<Vec<_>>());
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+}
+
+#[test]
+fn checkpoints_carry_the_head_fingerprint_and_old_ones_still_load() {
+    let position = FilePosition {
+        inode: 7,
+        offset: 99,
+        head_len: 3,
+        head_hash: head_hash(b"abc"),
+    };
+    let text = position.encode();
+    assert_eq!(
+        serde_json::from_str::<FilePosition>(&text).unwrap(),
+        position
+    );
+    let old: FilePosition = serde_json::from_str(r#"{"inode":7,"offset":99}"#).unwrap();
+    assert_eq!((old.inode, old.offset, old.head_len), (7, 99, 0));
+    assert_ne!(head_hash(b"abc"), head_hash(b"abd"));
+}
+
+#[test]
 fn finishes_a_file_rotated_while_stopped_then_reads_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.log");
@@ -397,6 +459,7 @@ async fn the_task_sends_captures_with_checkpoints() {
     let saved = FilePosition {
         inode,
         offset: line(1).len() as u64,
+        ..FilePosition::default()
     }
     .encode();
     let (tx, mut rx) = mpsc::channel(16);
@@ -424,11 +487,14 @@ async fn the_task_sends_captures_with_checkpoints() {
     assert_eq!(event.time_unix_nano % 1_000_000_000, 0);
     let checkpoint = capture.checkpoint.unwrap();
     let position: FilePosition = serde_json::from_str(&checkpoint.position).unwrap();
+    let both = line(1) + &line(2);
     assert_eq!(
         position,
         FilePosition {
             inode,
-            offset: (line(1).len() + line(2).len()) as u64
+            offset: both.len() as u64,
+            head_len: both.len() as u64,
+            head_hash: head_hash(both.as_bytes()),
         }
     );
 }
