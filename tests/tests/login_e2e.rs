@@ -268,6 +268,26 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
     .unwrap();
     assert_eq!(ids, "1", "event ids are unique");
 
+    // Every line these programs wrote was parsed or deliberately ignored: the only
+    // unrecognised lines are the private host's own readiness markers (`sbtest:`).
+    let markers = std::fs::read_to_string(&agent.auth_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" sbtest: "))
+        .count() as u64;
+    let unrecognised = format!(
+        "SELECT max(counter_values[indexOf(counter_names, 'login.unrecognised')]) FROM {db}.events WHERE kind = 'status'"
+    );
+    let classified = wait_for(Duration::from_secs(15), || {
+        (clickhouse_query(&unrecognised).ok()?.parse::<u64>().ok()? == markers).then_some(())
+    });
+    assert!(
+        classified.is_some(),
+        "login.unrecognised = {:?}, expected {markers} (the readiness markers); auth log:\n{}",
+        clickhouse_query(&unrecognised),
+        std::fs::read_to_string(&agent.auth_log).unwrap_or_default()
+    );
+
     // The four rules alert.
     let rules: [(&str, &str); 4] = [
         ("SSH brute force", attacker.as_str()),
