@@ -252,6 +252,13 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
             agent.log_text()
         );
     }
+    eprintln!(
+        "stored login events by action: {}",
+        clickhouse_query(&format!(
+            "SELECT arrayStringConcat(groupArray(concat(a, '=', toString(c))), ' ') FROM (SELECT login_action AS a, count() AS c FROM {db}.events WHERE kind = 'login' GROUP BY a ORDER BY a)"
+        ))
+        .unwrap_or_default()
+    );
     // Stamps come from the log lines (rsyslog's RFC 3339), close to now.
     let skew = clickhouse_query(&format!(
         "SELECT max(abs(toInt64(time) - toInt64(now()))) FROM {db}.events WHERE kind = 'login'"
