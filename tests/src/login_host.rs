@@ -23,6 +23,31 @@ use anyhow::{Context, bail};
 
 use crate::{Daemon, wait_for};
 
+/// Programs the private host and the attacker run, with the Debian package of each.
+const PROGRAMS: [(&str, &str); 10] = [
+    ("/usr/sbin/sshd", "openssh-server"),
+    ("/usr/bin/ssh", "openssh-client"),
+    ("/usr/bin/ssh-keygen", "openssh-client"),
+    ("/usr/bin/sshpass", "sshpass"),
+    ("/usr/sbin/rsyslogd", "rsyslog"),
+    ("/usr/bin/sudo", "sudo"),
+    ("/usr/sbin/useradd", "passwd"),
+    ("/usr/bin/unshare", "util-linux"),
+    ("/usr/bin/nsenter", "util-linux"),
+    ("/usr/bin/logger", "bsdutils"),
+];
+
+/// The Debian packages missing for [`PrivateHost`] and [`SshNetwork`] (empty when all are there).
+pub fn missing_packages() -> Vec<&'static str> {
+    let mut missing: Vec<&str> = PROGRAMS
+        .iter()
+        .filter(|(path, _)| !Path::new(path).exists())
+        .map(|(_, package)| *package)
+        .collect();
+    missing.dedup();
+    missing
+}
+
 /// Sets up the mount namespace, then keeps it alive. `$1` is the work directory.
 const HOLDER_SCRIPT: &str = r#"
 set -e

@@ -12,7 +12,7 @@
 use std::process::Child;
 use std::time::Duration;
 
-use shaobing_tests::login_host::{PrivateHost, SshNetwork};
+use shaobing_tests::login_host::{PrivateHost, SshNetwork, missing_packages};
 use shaobing_tests::{Agent, Collector, clickhouse_query, unique_database, wait_for};
 
 const USER: &str = "sbbob";
@@ -149,6 +149,11 @@ fn finish(child: Child) -> (bool, String) {
 
 #[test]
 fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
+    let missing = missing_packages();
+    assert!(
+        missing.is_empty(),
+        "install the Debian packages {missing:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let db = unique_database("sb_login");
     let collector = Collector::start(&dir.path().join("collector"), Some(&db)).unwrap();
