@@ -1,12 +1,13 @@
 //! Issue #3 acceptance with real programs: a Debian `sshd` in a network
 //! namespace is attacked with real `ssh`/`sshpass` from another namespace
 //! (failed passwords, an invalid user, then a successful login that runs
-//! `sudo`), and real `useradd`, `chpasswd`, `usermod -aG sudo` and `su` run on a
-//! private copy of the host's accounts (see `shaobing_tests::login_host`). All of
+//! `sudo`), and real `useradd`, `chpasswd`, a refused `sudo`, `usermod -aG sudo`
+//! and `su` run on a private copy of the host's accounts (see `shaobing_tests::login_host`). All of
 //! them log through a private `rsyslogd` into the file the real agent follows;
 //! the agent ships to a real collector storing into ClickHouse. Every action
 //! must land as the right login event, and the brute-force,
-//! success-after-brute-force, new-account and sudo-group rules must alert.
+//! success-after-brute-force, new-account, sudo-group and sudo-refusal rules
+//! must alert, and no line the programs wrote may be left unrecognised.
 //! Needs root, openssh-server, openssh-client, sshpass, rsyslog, sudo, iproute2.
 
 use std::process::Child;
@@ -112,11 +113,18 @@ fn expectations(attacker: &str) -> Vec<Expect> {
             1,
         ),
         e(
-            "su root → user",
+            "sudo refused: not in sudoers",
+            format!(
+                "login_action = 'sudo' AND login_outcome = 'failure' AND user = '{USER}' AND target_user = 'root' AND command = '/usr/bin/id' AND position(raw, 'NOT in sudoers') > 0"
+            ),
+            1,
+        ),
+        e(
+            "su root → user (for the refused sudo, then on its own)",
             format!(
                 "login_action = 'su' AND login_outcome = 'success' AND user = 'root' AND target_user = '{USER}' AND service = 'su'"
             ),
-            1,
+            2,
         ),
     ]
 }
@@ -175,11 +183,20 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
         .expect("sshd (openssh-server)");
     let attacker = net.attacker_ip.clone();
 
-    // Accounts: a new user with a password, then added to the sudo group.
+    // Accounts: a new user with a password; sudo refuses it (not in sudoers) until
+    // it is added to the sudo group.
     host.sh(&format!(
-        "useradd -m -s /bin/bash {USER} && echo '{USER}:{PASSWORD}' | chpasswd && usermod -aG sudo {USER}"
+        "useradd -m -s /bin/bash {USER} && echo '{USER}:{PASSWORD}' | chpasswd"
     ))
     .unwrap();
+    let refused = host.sh(&format!(
+        "su -s /bin/sh {USER} -c \"echo '{PASSWORD}' | sudo -S -k /usr/bin/id\""
+    ));
+    assert!(
+        refused.is_err(),
+        "sudo before the group grant must be refused"
+    );
+    host.sh(&format!("usermod -aG sudo {USER}")).unwrap();
     assert!(
         !std::fs::read_to_string("/etc/passwd")
             .unwrap_or_default()
@@ -300,12 +317,13 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
         std::fs::read_to_string(&agent.auth_log).unwrap_or_default()
     );
 
-    // The four rules alert.
-    let rules: [(&str, &str); 4] = [
+    // The four rules of the acceptance alert, and the sudo refusal too.
+    let rules: [(&str, &str); 5] = [
         ("SSH brute force", attacker.as_str()),
         ("SSH login success after brute force", attacker.as_str()),
         ("Local account created", USER),
         ("Account added to an administrators group", USER),
+        ("Sudo failure or user not in sudoers", USER),
     ];
     let alerted = wait_for(Duration::from_secs(30), || {
         let alerts = collector.alerts_json().ok()?;

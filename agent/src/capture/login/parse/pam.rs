@@ -64,6 +64,14 @@ pub(super) fn parse_body(service: &str, module: &str, body: &str) -> MessageOutc
         {
             MessageOutcome::Ignored("pam_env configuration notice")
         }
+        None if module == "pam_unix"
+            && (body == "conversation failed"
+                || body.starts_with("auth could not identify password for ")) =>
+        {
+            MessageOutcome::Ignored(
+                "the PAM conversation ended without a password (the refusal is logged apart)",
+            )
+        }
         None => MessageOutcome::Unrecognised,
     }
 }

@@ -611,11 +611,13 @@ fn journald_messages_parse_without_a_header() {
 
 #[test]
 fn debian12_pam_session_noise_is_ignored() {
-    // Recorded on Debian 12 (pam 1.5.2) for sshd, su and sudo sessions in a namespace.
+    // Recorded on Debian 12 (pam 1.5.2) for sshd, su and sudo in a namespace.
     for line in [
         "2026-11-23T22:30:58.082397+00:00 vm sshd[22543]: pam_limits(sshd:session): Could not set limit for 'nofile' to soft=1024, hard=32768: Operation not permitted; uid=0,euid=0",
         "2026-11-23T22:30:41.741500+00:00 vm sudo: pam_limits(sudo:session): Could not set limit for 'core' to soft=0, hard=-1: Operation not permitted; uid=1001,euid=0",
         "2026-11-23T22:30:58.082581+00:00 vm sshd[22543]: pam_env(sshd:session): deprecated reading of user environment enabled",
+        "2026-11-23T23:29:19.274367+00:00 vm sudo: pam_unix(sudo:auth): conversation failed",
+        "2026-11-23T23:29:19.274392+00:00 vm sudo: pam_unix(sudo:auth): auth could not identify password for [sbbob]",
     ] {
         assert!(
             matches!(
