@@ -150,26 +150,26 @@ fn counter(db: &str, name: &str) -> u64 {
 
 #[test]
 fn rotations_both_ways_while_writing_store_every_line_once() {
-    const TOTAL: usize = 8000;
+    const TOTAL: usize = 9000;
     let dir = tempfile::tempdir().unwrap();
     let db = unique_database("sb_login_rot");
     let (collector, mut agent) = pair(dir.path(), &db);
     agent.run().unwrap();
     let written = Arc::new(AtomicUsize::new(0));
-    // About a second apart: the agent reaches a renamed log's successor within two
-    // polls, and real rotations are hours apart. (Two rotations within one poll can
-    // lose the lines of a file the agent never saw.)
+    // About a second apart (at ~2,000 lines/s): the agent reaches a renamed log's
+    // successor within two polls (0.5 s), and real rotations are hours apart. (Two
+    // rotations within one poll can lose the lines of a file the agent never saw.)
     let rotations = vec![
         Rotation::Rename {
             at: 1500,
             late: 200,
         },
-        Rotation::CopyTruncate { at: 3500 },
+        Rotation::CopyTruncate { at: 4000 },
         Rotation::Rename {
-            at: 5500,
+            at: 6000,
             late: 100,
         },
-        Rotation::CopyTruncate { at: 7400 },
+        Rotation::CopyTruncate { at: 8200 },
     ];
     let path = agent.auth_log.clone();
     let writer = {
