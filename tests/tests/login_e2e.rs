@@ -281,6 +281,22 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
         ))
         .unwrap_or_default()
     );
+    // The operator's view agrees: `shaobing-collector events --kind login --field ...`.
+    let source = format!("source_ip={attacker}");
+    let cli = |action: &str| {
+        collector
+            .count_events(&["--kind", "login", "--field", action, "--field", &source])
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            cli("login_action=ssh_fail"),
+            cli("login_action=invalid_user"),
+            cli("login_action=ssh_accept")
+        ),
+        (FAILURES as u64 + 1, 1, 1),
+        "events --count by action from the attacker"
+    );
     // Stamps come from the log lines (rsyslog's RFC 3339), close to now.
     let skew = clickhouse_query(&format!(
         "SELECT max(abs(toInt64(time) - toInt64(now()))) FROM {db}.events WHERE kind = 'login'"
