@@ -9,6 +9,8 @@
 //!   stamps (Debian 12's default format) to a file the agent follows.
 //! - [`SshNetwork`]: two network namespaces joined by a veth pair, one for the
 //!   server (`sshd`), one for the attacker (`ssh` + `sshpass`).
+//! - [`PrivateHost::start_journald`]: the same namespace with a real
+//!   `systemd-journald` (not PID 1) owning `/dev/log` instead of rsyslog.
 //! - [`PrivateHost::sshd`]: a real `sshd -D` with its own config, host key and
 //!   port, logging through syslog like a distribution's sshd.
 //!
@@ -88,6 +90,48 @@ impl PrivateHost {
     /// Builds the namespace in `dir` and starts its `rsyslogd`, writing the auth
     /// facilities to `auth_log` (a path outside the private mounts).
     pub fn start(dir: &Path, auth_log: &Path) -> anyhow::Result<Self> {
+        let mut host = Self::namespace(dir)?;
+        host.start_rsyslog(auth_log)?;
+        Ok(host)
+    }
+
+    /// Builds the namespace in `dir` with a real `systemd-journald` (volatile
+    /// journal in the private `/run`, `/dev/log` linked to its socket) instead of
+    /// rsyslog. `journalctl` run through [`PrivateHost::command`] reads it.
+    pub fn start_journald(dir: &Path) -> anyhow::Result<Self> {
+        let mut host = Self::namespace(dir)?;
+        host.sh("mkdir -p /run/systemd/journal && ln -s /run/systemd/journal/dev-log /dev/log")?;
+        let journald = Daemon::spawn(
+            host.command("/lib/systemd/systemd-journald"),
+            dir.join("journald.log"),
+        )?;
+        host.daemons.push(journald);
+        let marker = format!("sb-private-journal-ready-{}", std::process::id());
+        let up = wait_for(Duration::from_secs(20), || {
+            let _ = host
+                .command("logger")
+                .args(["-p", "auth.info", "-t", "sbtest", &marker])
+                .output();
+            let out = host
+                .command("journalctl")
+                .args(["--no-pager", "-o", "cat", "-t", "sbtest"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains(&marker)
+                .then_some(())
+        });
+        if up.is_none() {
+            bail!(
+                "systemd-journald in the private host does not answer: {}",
+                std::fs::read_to_string(dir.join("journald.log")).unwrap_or_default()
+            );
+        }
+        Ok(host)
+    }
+
+    /// The mount namespace alone, set up and held open.
+    fn namespace(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let holder = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
@@ -99,7 +143,7 @@ impl PrivateHost {
             .stderr(std::fs::File::create(dir.join("holder.log"))?)
             .spawn()
             .context("unshare --mount (needs root and util-linux)")?;
-        let mut host = PrivateHost {
+        let host = PrivateHost {
             dir: dir.to_path_buf(),
             holder,
             rsyslog: None,
@@ -114,6 +158,13 @@ impl PrivateHost {
                 std::fs::read_to_string(dir.join("holder.log")).unwrap_or_default()
             );
         }
+        Ok(host)
+    }
+
+    /// Starts `rsyslogd` on the private `/dev/log`, writing the auth facilities to `auth_log`.
+    fn start_rsyslog(&mut self, auth_log: &Path) -> anyhow::Result<()> {
+        let host = self;
+        let dir = host.dir.clone();
         let conf = dir.join("rsyslog.conf");
         let work = dir.join("rsyslog");
         std::fs::create_dir_all(&work)?;
@@ -158,7 +209,7 @@ impl PrivateHost {
                     .unwrap_or_default()
             );
         }
-        Ok(host)
+        Ok(())
     }
 
     /// `program` run inside the private host's mount namespace.
