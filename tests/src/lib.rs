@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod file_host;
+pub mod login_host;
 pub mod network_host;
 
 use std::io::Write;

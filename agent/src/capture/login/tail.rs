@@ -8,12 +8,16 @@
 //!   open descriptor (one extra poll of grace for late writers), then the new file
 //!   is read from its start. Rotated names (`.1`, `.gz`) are never opened, except
 //!   that a resume whose inode now sits at `<path>.1` finishes that file first.
-//! - Copy + truncate: a file shorter than what was read restarts at offset 0.
+//! - Copy + truncate: a file shorter than what was read restarts at offset 0. If the
+//!   agent had not read the file to its end before the truncation, the unread lines
+//!   now live only in the copy: when `<path>.1` starts with the same bytes as the file
+//!   we were reading (its first [`HEAD_BYTES`]) and is longer than our position, the
+//!   copy is read from our position to its end first.
 //! - Lines longer than `max_line_bytes` are skipped whole and counted (never buffered).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +33,8 @@ use crate::capture::{Capture, CaptureContext, Checkpoint};
 const READ_CHUNK: usize = 256 * 1024;
 /// Chunks read in one step before yielding to other tasks (bounds a step's work).
 const MAX_CHUNKS_PER_STEP: usize = 16;
+/// Leading bytes of a file kept to recognise its copy after a copytruncate rotation.
+pub const HEAD_BYTES: usize = 256;
 /// `source` of the events.
 pub const SOURCE: &str = "auth_log";
 
@@ -44,17 +50,38 @@ pub struct TailConfig {
 }
 
 /// A resume position in a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilePosition {
     pub inode: u64,
     pub offset: u64,
+    /// How many leading bytes of the file `head_hash` covers (0: unknown). With it a
+    /// restart recognises a file truncated (and perhaps regrown) while the agent was
+    /// stopped, and its copytruncate copy.
+    #[serde(default)]
+    pub head_len: u64,
+    /// FNV-1a of the file's first `head_len` bytes.
+    #[serde(default)]
+    pub head_hash: u64,
 }
 
 impl FilePosition {
-    /// The checkpoint text (`{"inode":I,"offset":O}`).
+    /// The checkpoint text (`{"inode":I,"offset":O[,"head_len":L,"head_hash":H]}`).
     pub fn encode(&self) -> String {
-        format!("{{\"inode\":{},\"offset\":{}}}", self.inode, self.offset)
+        if self.head_len == 0 {
+            return format!("{{\"inode\":{},\"offset\":{}}}", self.inode, self.offset);
+        }
+        format!(
+            "{{\"inode\":{},\"offset\":{},\"head_len\":{},\"head_hash\":{}}}",
+            self.inode, self.offset, self.head_len, self.head_hash
+        )
     }
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of a file's first bytes.
+pub fn head_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Checkpoint key of the tailer of `path`.
@@ -114,6 +141,12 @@ struct OpenFile {
     offset: u64,
     /// Bytes of the file consumed so far (`offset` + the pending partial line).
     read_pos: u64,
+    /// The file's first bytes (up to HEAD_BYTES), read when it was opened (even
+    /// if not yet consumed) and completed as it is read: a file truncated before
+    /// we read it is noticed too.
+    head: Vec<u8>,
+    /// This is the copy of a copytruncated file, read to its end before the live file.
+    finishing_copy: bool,
 }
 
 /// The state of one followed file. Synchronous; [`run`] drives it.
@@ -158,6 +191,8 @@ impl FileTail {
         self.current.as_ref().map(|f| FilePosition {
             inode: f.inode,
             offset: f.offset,
+            head_len: f.head.len() as u64,
+            head_hash: head_hash(&f.head),
         })
     }
 
@@ -186,6 +221,9 @@ impl FileTail {
     fn try_step(&mut self, handler: &LineHandler<'_>) -> io::Result<Step> {
         if self.current.is_none() && !self.open_initial(handler)? {
             return Ok(Step::Idle);
+        }
+        if self.rewritten_in_place()? {
+            return self.truncated(handler);
         }
         let read_time = shaobing_wire::now_unix_nano();
         let parse_ctx = ParseContext::new(read_time, self.config.utc_offset_seconds);
@@ -230,6 +268,16 @@ impl FileTail {
         let chunk_start = open.read_pos;
         open.read_pos += n as u64;
         let data = &self.buf[..n];
+        // Keep `head` = the file's first bytes, up to HEAD_BYTES.
+        let known = open.head.len();
+        if let Ok(start) = usize::try_from(chunk_start)
+            && known < HEAD_BYTES
+            && start <= known
+            && known < start + n
+        {
+            let end = n.min(HEAD_BYTES - start);
+            open.head.extend_from_slice(&data[known - start..end]);
+        }
         let max = self.config.max_line_bytes;
         let mut line_start = 0;
         let mut ended = false;
@@ -285,15 +333,25 @@ impl FileTail {
             Err(error) => return Err(error),
         };
         let meta = file.metadata()?;
+        let mut finishing_copy = false;
         let (file, inode, offset) = match self.saved.take() {
             Some(saved) if saved.inode == meta.ino() => {
-                let offset = if saved.offset > meta.len() {
-                    handler.counters.inc(counter::TRUNCATIONS);
-                    0
+                let same_start = saved.head_len == 0
+                    || head_hash(&read_head(&file, saved.head_len)?) == saved.head_hash;
+                if saved.offset <= meta.len() && same_start {
+                    (file, saved.inode, saved.offset)
                 } else {
-                    saved.offset
-                };
-                (file, saved.inode, offset)
+                    // Truncated (copytruncate) while the agent was stopped.
+                    handler.counters.inc(counter::TRUNCATIONS);
+                    match self.copy_of(&saved)? {
+                        Some((copy, copy_inode)) => {
+                            tracing::info!(path = %path.display(), "truncated while the agent was stopped: finishing its copy first");
+                            finishing_copy = true;
+                            (copy, copy_inode, saved.offset)
+                        }
+                        None => (file, saved.inode, 0),
+                    }
+                }
             }
             Some(saved) => match self.find_rotated(saved.inode)? {
                 Some(old) => {
@@ -310,6 +368,9 @@ impl FileTail {
         };
         self.start_at_end = false;
         self.open_at(file, inode, offset)?;
+        if let Some(open) = self.current.as_mut() {
+            open.finishing_copy = finishing_copy;
+        }
         Ok(true)
     }
 
@@ -325,13 +386,47 @@ impl FileTail {
         }
     }
 
+    /// After a truncation: `<path>.1` with its inode if it is the copy of the file
+    /// being read.
+    fn find_copy(&self) -> io::Result<Option<(File, u64)>> {
+        match (self.current.as_ref(), self.position()) {
+            (Some(open), Some(position)) if !open.finishing_copy => self.copy_of(&position),
+            _ => Ok(None),
+        }
+    }
+
+    /// `<path>.1` with its inode if it is a copy of the file at `position` (another
+    /// inode starting with the same bytes) holding bytes past `position.offset`.
+    fn copy_of(&self, position: &FilePosition) -> io::Result<Option<(File, u64)>> {
+        if position.head_len == 0 {
+            return Ok(None);
+        }
+        let mut rotated = self.config.path.clone().into_os_string();
+        rotated.push(".1");
+        let copy = match File::open(&rotated) {
+            Ok(copy) => copy,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let meta = copy.metadata()?;
+        if meta.ino() == position.inode || meta.len() <= position.offset {
+            return Ok(None);
+        }
+        let head = read_head(&copy, position.head_len)?;
+        let same = head.len() as u64 == position.head_len && head_hash(&head) == position.head_hash;
+        Ok(same.then_some((copy, meta.ino())))
+    }
+
     fn open_at(&mut self, mut file: File, inode: u64, offset: u64) -> io::Result<()> {
+        let head = read_head(&file, HEAD_BYTES as u64)?;
         file.seek(SeekFrom::Start(offset))?;
         self.current = Some(OpenFile {
             file,
             inode,
             offset,
             read_pos: offset,
+            head,
+            finishing_copy: false,
         });
         self.pending.clear();
         self.discarding = false;
@@ -356,11 +451,14 @@ impl FileTail {
             Err(error) => return Err(error),
         };
         if meta.ino() != open.inode {
-            if !self.rotation_seen {
-                self.rotation_seen = true;
-                return Ok(Step::Idle);
+            // A copy is complete: no writer appends to it, so no grace poll.
+            if !open.finishing_copy {
+                if !self.rotation_seen {
+                    self.rotation_seen = true;
+                    return Ok(Step::Idle);
+                }
+                handler.counters.inc(counter::ROTATIONS);
             }
-            handler.counters.inc(counter::ROTATIONS);
             let mut events = Vec::new();
             if !self.discarding && !self.pending.is_empty() {
                 let last = std::mem::take(&mut self.pending);
@@ -377,14 +475,57 @@ impl FileTail {
             return Ok(Step::Data(self.capture(events)));
         }
         if meta.len() < open.read_pos {
-            handler.counters.inc(counter::TRUNCATIONS);
-            let file = File::open(&self.config.path)?;
-            let inode = file.metadata()?.ino();
-            self.open_at(file, inode, 0)?;
-            return Ok(Step::Data(self.capture(Vec::new())));
+            return self.truncated(handler);
         }
         Ok(Step::Idle)
     }
+
+    /// Whether the open file no longer starts with the bytes it started with: it was
+    /// truncated and written again (more than we had read) since the last step.
+    fn rewritten_in_place(&self) -> io::Result<bool> {
+        match self.current.as_ref() {
+            Some(open) if !open.head.is_empty() => {
+                Ok(read_head(&open.file, open.head.len() as u64)? != open.head)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The open file was truncated (copytruncate): finish its copy if it holds unread
+    /// lines, else go on from the start of the file.
+    fn truncated(&mut self, handler: &LineHandler<'_>) -> io::Result<Step> {
+        handler.counters.inc(counter::TRUNCATIONS);
+        if let Some((copy, inode)) = self.find_copy()? {
+            let offset = self.position().map_or(0, |position| position.offset);
+            tracing::info!(path = %self.config.path.display(), offset, "truncated before it was read to its end: finishing its copy first");
+            self.open_at(copy, inode, offset)?;
+            if let Some(open) = self.current.as_mut() {
+                open.finishing_copy = true;
+            }
+            return Ok(Step::Data(self.capture(Vec::new())));
+        }
+        let file = File::open(&self.config.path)?;
+        let inode = file.metadata()?.ino();
+        self.open_at(file, inode, 0)?;
+        Ok(Step::Data(self.capture(Vec::new())))
+    }
+}
+
+/// The first `min(HEAD_BYTES, upto)` bytes of `file` (fewer if it is shorter).
+fn read_head(file: &File, upto: u64) -> io::Result<Vec<u8>> {
+    let want = usize::try_from(upto).map_or(HEAD_BYTES, |upto| upto.min(HEAD_BYTES));
+    let mut head = vec![0; want];
+    let mut filled = 0;
+    while filled < want {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    head.truncate(filled);
+    Ok(head)
 }
 
 #[cfg(test)]

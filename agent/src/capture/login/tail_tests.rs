@@ -150,6 +150,7 @@ fn a_checkpoint_past_the_end_restarts_at_zero() {
         Some(FilePosition {
             inode,
             offset: 1 << 20,
+            ..FilePosition::default()
         }),
     );
     let (events, _) = h.drain(&mut tail);
@@ -209,6 +210,142 @@ fn copytruncate_rotation_restarts_at_zero() {
     append(&path, &line(4));
     assert_eq!(users(&h.drain(&mut tail).0), vec![4]);
     assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+}
+
+/// logrotate's copytruncate: copy to `<path>.1`, then truncate in place.
+fn copytruncate(path: &Path) {
+    let mut copy = path.to_path_buf().into_os_string();
+    copy.push(".1");
+    std::fs::copy(path, copy).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+#[test]
+fn copytruncate_before_the_end_was_read_finishes_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1, 2]);
+    // Written, then rotated away before the next poll: only the copy holds them
+    // (with a partial line at its end).
+    append(&path, &(line(3) + &line(4) + &line(5)[..30]));
+    copytruncate(&path);
+    append(&path, &line(6));
+    assert_eq!(users(&h.drain(&mut tail).0), vec![3, 4, 6]);
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+    assert_eq!(h.counters.get(counter::ROTATIONS), 0);
+    let position = tail.position().unwrap();
+    assert_eq!(position.inode, std::fs::metadata(&path).unwrap().ino());
+    assert_eq!(position.offset, line(6).len() as u64);
+}
+
+#[test]
+fn a_file_truncated_and_regrown_past_the_position_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1, 2]);
+    append(&path, &line(3));
+    copytruncate(&path);
+    // More than was read, before the next poll: the size alone shows nothing.
+    let more: String = (10..40).map(line).collect();
+    append(&path, &more);
+    assert_eq!(
+        users(&h.drain(&mut tail).0),
+        std::iter::once(3).chain(10..40).collect::<Vec<_>>()
+    );
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+}
+
+#[test]
+fn after_a_truncation_an_unrelated_rotated_file_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1, 2]);
+    // `.1` is an older file (different start), longer than our position.
+    let older: String = (100..110).map(line).collect();
+    std::fs::write(dir.path().join("auth.log.1"), older).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, &line(3));
+    assert_eq!(users(&h.drain(&mut tail).0), vec![3]);
+}
+
+#[test]
+fn copytruncate_while_stopped_finishes_the_copy_then_the_live_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut first = FileTail::new(config(&path), None);
+    h.drain(&mut first);
+    let saved = first.position().unwrap();
+    assert_eq!(saved.head_len, (line(1).len() + line(2).len()) as u64);
+    drop(first);
+    append(&path, &line(3));
+    copytruncate(&path);
+    append(&path, &line(4));
+    let mut second = FileTail::new(config(&path), Some(saved));
+    assert_eq!(users(&h.drain(&mut second).0), vec![3, 4]);
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+    assert_eq!(h.counters.get(counter::ROTATIONS), 0);
+}
+
+#[test]
+fn truncated_and_regrown_while_stopped_restarts_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &(line(1) + &line(2)));
+    let h = Harness::new();
+    let mut first = FileTail::new(config(&path), None);
+    h.drain(&mut first);
+    let saved = first.position().unwrap();
+    drop(first);
+    // Same inode, longer than the checkpoint, but other lines: not resumed mid-file.
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, &(10..30).map(line).collect::<String>());
+    let mut second = FileTail::new(config(&path), Some(saved));
+    assert_eq!(users(&h.drain(&mut second).0), (10..30).collect::<Vec<_>>());
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
+}
+
+#[test]
+fn checkpoints_carry_the_head_fingerprint_and_old_ones_still_load() {
+    let position = FilePosition {
+        inode: 7,
+        offset: 99,
+        head_len: 3,
+        head_hash: head_hash(b"abc"),
+    };
+    let text = position.encode();
+    assert_eq!(
+        serde_json::from_str::<FilePosition>(&text).unwrap(),
+        position
+    );
+    let old: FilePosition = serde_json::from_str(r#"{"inode":7,"offset":99}"#).unwrap();
+    assert_eq!((old.inode, old.offset, old.head_len), (7, 99, 0));
+    assert_ne!(head_hash(b"abc"), head_hash(b"abd"));
 }
 
 #[test]
@@ -322,6 +459,7 @@ async fn the_task_sends_captures_with_checkpoints() {
     let saved = FilePosition {
         inode,
         offset: line(1).len() as u64,
+        ..FilePosition::default()
     }
     .encode();
     let (tx, mut rx) = mpsc::channel(16);
@@ -349,11 +487,36 @@ async fn the_task_sends_captures_with_checkpoints() {
     assert_eq!(event.time_unix_nano % 1_000_000_000, 0);
     let checkpoint = capture.checkpoint.unwrap();
     let position: FilePosition = serde_json::from_str(&checkpoint.position).unwrap();
+    let both = line(1) + &line(2);
     assert_eq!(
         position,
         FilePosition {
             inode,
-            offset: (line(1).len() + line(2).len()) as u64
+            offset: both.len() as u64,
+            head_len: both.len() as u64,
+            head_hash: head_hash(both.as_bytes()),
         }
     );
+}
+
+#[test]
+fn a_file_copytruncated_before_its_first_read_is_read_from_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    append(&path, &line(1));
+    let h = Harness::new();
+    let mut tail = FileTail::new(config(&path), None);
+    assert_eq!(users(&h.drain(&mut tail).0), vec![1]);
+    std::fs::rename(&path, dir.path().join("auth.log.1")).unwrap();
+    append(&path, &(line(2) + &line(3)));
+    // The first step sees the new file (grace), the second opens it without reading.
+    assert!(matches!(tail.step(&h.handler()), Step::Idle));
+    match tail.step(&h.handler()) {
+        Step::Data(capture) => assert!(capture.events.is_empty()),
+        other => panic!("expected the switch to the new file, got {other:?}"),
+    }
+    copytruncate(&path);
+    append(&path, &line(4));
+    assert_eq!(users(&h.drain(&mut tail).0), vec![2, 3, 4]);
+    assert_eq!(h.counters.get(counter::TRUNCATIONS), 1);
 }

@@ -320,6 +320,7 @@ impl UtmpFollower {
             let position = FilePosition {
                 inode: file.metadata()?.ino(),
                 offset: 0,
+                ..FilePosition::default()
             };
             self.file = Some((file, position));
             let checkpoint = Checkpoint {
@@ -360,6 +361,7 @@ impl UtmpFollower {
             FilePosition {
                 inode: meta.ino(),
                 offset,
+                ..FilePosition::default()
             },
         ));
         Ok(true)

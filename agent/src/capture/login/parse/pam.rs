@@ -54,6 +54,24 @@ pub(super) fn parse_body(service: &str, module: &str, body: &str) -> MessageOutc
         None if body.starts_with("check pass; user unknown") => {
             MessageOutcome::Ignored("repeats the authentication failure that follows")
         }
+        // Debian 12's defaults log these at every session where limits or the user
+        // environment cannot be applied (containers, namespaces): no login meaning.
+        None if module == "pam_limits" && body.starts_with("Could not set limit") => {
+            MessageOutcome::Ignored("pam_limits could not apply a resource limit")
+        }
+        None if module == "pam_env"
+            && body.starts_with("deprecated reading of user environment") =>
+        {
+            MessageOutcome::Ignored("pam_env configuration notice")
+        }
+        None if module == "pam_unix"
+            && (body == "conversation failed"
+                || body.starts_with("auth could not identify password for ")) =>
+        {
+            MessageOutcome::Ignored(
+                "the PAM conversation ended without a password (the refusal is logged apart)",
+            )
+        }
         None => MessageOutcome::Unrecognised,
     }
 }

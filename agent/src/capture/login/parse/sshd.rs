@@ -17,7 +17,7 @@ use super::text::{
 const CHILD_MARKERS: [&str; 2] = [" [preauth]", " [net]"];
 
 /// Lines that are known and deliberately make no event, each with the reason.
-const IGNORED_PREFIXES: [(&str, &str); 5] = [
+const IGNORED_PREFIXES: [(&str, &str); 7] = [
     (
         "Postponed ",
         "sshd postponed an authentication (the outcome follows)",
@@ -34,6 +34,11 @@ const IGNORED_PREFIXES: [(&str, &str); 5] = [
     (
         "Disconnecting: Too many authentication failures",
         "repeats the maximum-attempts line",
+    ),
+    ("Server listening on ", "sshd started (no login)"),
+    (
+        "error: kex_exchange_identification: ",
+        "a connection dropped before the SSH handshake; its peer is in the Connection closed line that follows",
     ),
 ];
 

@@ -241,6 +241,9 @@ fn sshd_known_noise_is_ignored_and_the_rest_unrecognised() {
         "Postponed publickey for root from 10.0.0.1 port 1 ssh2 [preauth]",
         "PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=10.0.0.1  user=root",
         "Disconnecting: Too many authentication failures for root [preauth]",
+        // Recorded on Debian 12 (OpenSSH 9.2).
+        "Server listening on 0.0.0.0 port 22.",
+        "error: kex_exchange_identification: Connection closed by remote host",
     ] {
         assert!(matches!(
             parse_line(syslog("sshd[1]", message).as_bytes(), &ctx()),
@@ -248,7 +251,7 @@ fn sshd_known_noise_is_ignored_and_the_rest_unrecognised() {
         ));
     }
     for message in [
-        "Server listening on 0.0.0.0 port 22.",
+        "Something sshd never says",
         "Accepted",
         "Failed password for root from nowhere",
     ] {
@@ -603,5 +606,33 @@ fn journald_messages_parse_without_a_header() {
             "Accepted password for root from 10.0.0.1 port 22 ssh2"
         ),
         MessageOutcome::Unrecognised
+    );
+}
+
+#[test]
+fn debian12_pam_session_noise_is_ignored() {
+    // Recorded on Debian 12 (pam 1.5.2) for sshd, su and sudo in a namespace.
+    for line in [
+        "2026-11-23T22:30:58.082397+00:00 vm sshd[22543]: pam_limits(sshd:session): Could not set limit for 'nofile' to soft=1024, hard=32768: Operation not permitted; uid=0,euid=0",
+        "2026-11-23T22:30:41.741500+00:00 vm sudo: pam_limits(sudo:session): Could not set limit for 'core' to soft=0, hard=-1: Operation not permitted; uid=1001,euid=0",
+        "2026-11-23T22:30:58.082581+00:00 vm sshd[22543]: pam_env(sshd:session): deprecated reading of user environment enabled",
+        "2026-11-23T23:29:19.274367+00:00 vm sudo: pam_unix(sudo:auth): conversation failed",
+        "2026-11-23T23:29:19.274392+00:00 vm sudo: pam_unix(sudo:auth): auth could not identify password for [sbbob]",
+    ] {
+        assert!(
+            matches!(
+                parse_line(line.as_bytes(), &ctx()),
+                ParseOutcome::Ignored(_)
+            ),
+            "{line}"
+        );
+    }
+    // Other pam_limits messages are still looked at.
+    assert_eq!(
+        parse_line(
+            syslog("sshd[1]", "pam_limits(sshd:session): something new").as_bytes(),
+            &ctx()
+        ),
+        ParseOutcome::Unrecognised
     );
 }
