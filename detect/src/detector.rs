@@ -16,7 +16,6 @@ use shaobing_wire::v1::Event;
 use crate::alert::{Alert, AlertBook, Hit};
 use crate::catalog::{Catalog, RuleMeta, load};
 use crate::error::DetectError;
-use crate::fields::map_event;
 use crate::sigma_event::SigmaEvent;
 use crate::{DetectConfig, LoadReport, RuleInfo};
 
@@ -33,9 +32,22 @@ const EVICTION_GRACE_NANOS: i64 = 3600 * NANOS_PER_SECOND;
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
+/// How candidate rules are chosen for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Only rules whose logsource admits the event, narrowed further by the
+    /// engine's field-value index (the default).
+    #[default]
+    Routed,
+    /// Every detection rule on every event (the baseline the benchmark compares
+    /// against; same results, slower).
+    Naive,
+}
+
 /// Sigma detection and correlation over Shaobing events. No I/O, no clock.
 pub struct Detector {
     catalog: Catalog,
+    routing: Routing,
     alerts: AlertBook,
     window_nanos: i64,
     /// Latest event time seen; the only notion of "now" (used for eviction).
@@ -69,6 +81,7 @@ impl Detector {
         let window_secs = i64::try_from(config.suppression_window_secs).unwrap_or(i64::MAX);
         let detector = Detector {
             catalog,
+            routing: Routing::Routed,
             alerts: AlertBook::default(),
             window_nanos: window_secs.saturating_mul(NANOS_PER_SECOND).max(1),
             watermark_unix_nano: i64::MIN,
@@ -90,12 +103,20 @@ impl Detector {
     pub fn process_detailed(&mut self, event: &Event) -> Processed {
         let time = event.time_unix_nano;
         let time_secs = time.div_euclid(NANOS_PER_SECOND);
-        let sigma_event = SigmaEvent::new(map_event(event));
+        let sigma_event = SigmaEvent::from_event(event);
 
         let engine = &mut self.catalog.engine;
         let rules = &self.catalog.rules;
-        let admitted: Vec<EvaluationResult> = engine
-            .evaluate(&sigma_event)
+        let candidates = match self.routing {
+            Routing::Routed => engine.evaluate(&sigma_event),
+            Routing::Naive => engine
+                .engine()
+                .rules()
+                .iter()
+                .filter_map(|rule| rsigma_eval::evaluate_rule(rule, &sigma_event))
+                .collect(),
+        };
+        let admitted: Vec<EvaluationResult> = candidates
             .into_iter()
             .filter(|result| {
                 rule_of(rules, result)
@@ -132,6 +153,12 @@ impl Detector {
             alerts,
             matched_rule_ids,
         }
+    }
+
+    /// Chooses how candidate rules are picked (see [`Routing`]); results are
+    /// the same either way.
+    pub fn set_routing(&mut self, routing: Routing) {
+        self.routing = routing;
     }
 
     /// Drops correlation windows and open alerts that can no longer change: those

@@ -59,7 +59,7 @@ pub mod sigma_event;
 use std::collections::BTreeMap;
 
 pub use alert::Alert;
-pub use detector::Detector;
+pub use detector::{Detector, Routing};
 pub use error::{DetectError, RuleError};
 pub use rule_test::{CaseOutcome, TestOutcome, run_rule_tests};
 

@@ -16,9 +16,10 @@ pub fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
 }
 
-/// SigmaHQ's Linux rules (DRL 1.1, never committed here).
+/// SigmaHQ's Linux rules (DRL 1.1, never committed here): `rules/`,
+/// `rules-emerging-threats/` and `rules-threat-hunting/`.
 pub fn sigmahq_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/sigmahq-linux/rules")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/sigmahq-linux")
 }
 
 /// The committed mixed-event corpus and its expected alerts.
