@@ -86,7 +86,7 @@ pub struct Hit<'a> {
     /// Group-by pairs (field, value).
     pub group: Vec<(String, String)>,
     /// Event that caused the hit.
-    pub event: &'a SigmaEvent,
+    pub event: &'a SigmaEvent<'a>,
     /// Event time in unix nanoseconds.
     pub time_unix_nano: i64,
     /// Earliest event the hit covers (a correlation's window starts before the
@@ -219,7 +219,7 @@ fn alert_id(suppression_key: &str, first_time_unix_nano: i64) -> String {
 fn render_summary(
     rule: &RuleMeta,
     group: &[(String, String)],
-    event: &SigmaEvent,
+    event: &SigmaEvent<'_>,
     alert: &Alert,
     value: f64,
 ) -> String {
@@ -260,7 +260,7 @@ fn placeholder_value(
     name: &str,
     rule: &RuleMeta,
     group: &[(String, String)],
-    event: &SigmaEvent,
+    event: &SigmaEvent<'_>,
     alert: &Alert,
     value: f64,
 ) -> String {

@@ -15,7 +15,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode, LogSourceExtractor};
+use rsigma_eval::{
+    CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine,
+    LogSourceExtractor,
+};
 use rsigma_parser::{CorrelationRule, FilterRule, LogSource, SigmaCollection, SigmaRule, Status};
 
 use crate::error::RuleError;
@@ -90,6 +93,9 @@ pub struct RuleMeta {
     /// Whether matches of this detection rule become alerts: false when every
     /// correlation that references it leaves `generate` at its default (false).
     pub emits_alerts: bool,
+    /// Whether a correlation references this detection rule (its matches must
+    /// go through the correlation engine; others skip it).
+    pub correlated: bool,
 }
 
 impl RuleMeta {
@@ -126,10 +132,53 @@ fn logsource_text(logsource: &LogSource) -> String {
 
 /// All loaded rules: the engine plus metadata by rule id.
 pub struct Catalog {
-    /// The rsigma engine with every accepted rule.
+    /// The rsigma engine with every accepted rule; it keeps the correlation
+    /// state. Detection runs in [`Self::routes`].
     pub engine: CorrelationEngine,
     /// Metadata by rule id.
     pub rules: BTreeMap<String, RuleMeta>,
+    /// Detection rules split by logsource, each part with its own engine (and
+    /// its own field-value index).
+    pub routes: Vec<Route>,
+}
+
+/// The detection rules of one logsource (`product`, `service`, `category`).
+///
+/// An event is evaluated only by the routes its logsources admit
+/// ([`crate::fields::EventLogSource::admits`]): a login line never meets a
+/// `process_creation` rule. Inside a route, rsigma's candidate index skips
+/// rules whose exact-value fields the event cannot match.
+pub struct Route {
+    /// The logsource shared by the route's rules.
+    pub logsource: LogSource,
+    /// Their compiled rules (filters already applied).
+    pub engine: Engine,
+}
+
+/// Groups compiled detection rules by logsource into [`Route`]s, in order of
+/// first appearance.
+fn build_routes(rules: &[CompiledRule]) -> Vec<Route> {
+    let mut groups: Vec<(LogSource, Vec<CompiledRule>)> = Vec::new();
+    for rule in rules {
+        let key = LogSource {
+            product: rule.logsource.product.clone(),
+            service: rule.logsource.service.clone(),
+            category: rule.logsource.category.clone(),
+            ..LogSource::default()
+        };
+        match groups.iter_mut().find(|(logsource, _)| *logsource == key) {
+            Some((_, members)) => members.push(rule.clone()),
+            None => groups.push((key, vec![rule.clone()])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(logsource, members)| {
+            let mut engine = Engine::new();
+            engine.extend_compiled_rules(members);
+            Route { logsource, engine }
+        })
+        .collect()
 }
 
 /// A correlation or filter waiting for all detection rules to be loaded.
@@ -313,6 +362,7 @@ impl Loader {
             timespan_secs: 0,
             correlation_type: String::new(),
             emits_alerts: true,
+            correlated: false,
         };
         self.rules.insert(id, meta);
     }
@@ -339,6 +389,7 @@ impl Loader {
             timespan_secs: 0,
             correlation_type: String::new(),
             emits_alerts: false,
+            correlated: false,
         };
         let mut collection = SigmaCollection::new();
         collection.filters.push(document);
@@ -482,6 +533,7 @@ impl Loader {
             timespan_secs: document.timespan.seconds,
             correlation_type: document.correlation_type.as_str().to_string(),
             emits_alerts: true,
+            correlated: false,
         };
         self.rules.insert(id, meta);
     }
@@ -507,6 +559,7 @@ impl Loader {
                 && let Some(generate) = self.referenced.get(&meta.id)
             {
                 meta.emits_alerts = *generate;
+                meta.correlated = true;
             }
         }
         for rule_id in self.clauses.keys() {
@@ -525,9 +578,11 @@ impl Loader {
             rejected: self.rejected,
             warnings: self.warnings,
         };
+        let routes = build_routes(self.engine.engine().rules());
         let catalog = Catalog {
             engine: self.engine,
             rules: self.rules,
+            routes,
         };
         (catalog, report)
     }

@@ -108,7 +108,15 @@ impl Detector {
         let engine = &mut self.catalog.engine;
         let rules = &self.catalog.rules;
         let candidates = match self.routing {
-            Routing::Routed => engine.evaluate(&sigma_event),
+            Routing::Routed => {
+                let mut found = Vec::new();
+                for route in &self.catalog.routes {
+                    if sigma_event.logsource().admits(&route.logsource) {
+                        found.extend(route.engine.evaluate(&sigma_event));
+                    }
+                }
+                found
+            }
             Routing::Naive => engine
                 .engine()
                 .rules()
@@ -116,14 +124,25 @@ impl Detector {
                 .filter_map(|rule| rsigma_eval::evaluate_rule(rule, &sigma_event))
                 .collect(),
         };
-        let admitted: Vec<EvaluationResult> = candidates
-            .into_iter()
-            .filter(|result| {
-                rule_of(rules, result)
-                    .is_some_and(|rule| sigma_event.logsource().admits(&rule.logsource))
-            })
-            .collect();
-        let results = engine.process_with_detections(&sigma_event, admitted, time_secs);
+        // Matches of rules no correlation references skip the correlation engine
+        // (it looks each match's rule up by a linear search).
+        let mut results: Vec<EvaluationResult> = Vec::with_capacity(candidates.len());
+        let mut correlated: Vec<EvaluationResult> = Vec::new();
+        for result in candidates {
+            match rule_of(rules, &result) {
+                Some(rule) if sigma_event.logsource().admits(&rule.logsource) => {
+                    if rule.correlated {
+                        correlated.push(result);
+                    } else {
+                        results.push(result);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !correlated.is_empty() {
+            results.extend(engine.process_with_detections(&sigma_event, correlated, time_secs));
+        }
 
         let mut alerts: Vec<Alert> = Vec::new();
         let mut matched_rule_ids: Vec<String> = Vec::new();
@@ -243,7 +262,7 @@ fn rule_of<'a>(
 fn make_hit<'a>(
     rule: &'a RuleMeta,
     result: &EvaluationResult,
-    event: &'a SigmaEvent,
+    event: &'a SigmaEvent<'a>,
     time_unix_nano: i64,
 ) -> Option<Hit<'a>> {
     match &result.body {

@@ -58,6 +58,9 @@
 //! | check | `CheckId`, `CheckTitle`, `CheckStatus`, `Observed`, `Expected` | `check_id`, `title`, status name, `observed`, `expected` |
 //! | status | `AgentVersion`, `SpoolDepth`, `SpoolBytes`, `DroppedTotal`, `CpuPercent`, `RssBytes`, `Counters.<name>` | same names |
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use shaobing_wire::v1::{
     AgentStatus, CheckResult, Direction, Event, FileEvent, FileOp, LoginEvent, NetAction,
@@ -143,17 +146,69 @@ pub fn map_event(event: &Event) -> MappedEvent {
     let (fields, logsource) = map_event_fields(event);
     MappedEvent {
         fields: fields
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_json()))
             .collect(),
         logsource,
+    }
+}
+
+/// A mapped field's value, borrowed from the wire event where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// Text.
+    Text(Cow<'a, str>),
+    /// A whole number.
+    Number(u64),
+    /// A fraction.
+    Float(f64),
+    /// A list of texts.
+    List(&'a [String]),
+    /// Named counters (`Counters.<name>`).
+    Counters(&'a HashMap<String, u64>),
+    /// Any JSON value (fields built outside the mapping, e.g. in tests).
+    Json(Value),
+}
+
+impl FieldValue<'_> {
+    /// The value as JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            FieldValue::Text(text) => Value::String(text.to_string()),
+            FieldValue::Number(n) => Value::from(*n),
+            FieldValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
+            FieldValue::List(items) => {
+                Value::Array(items.iter().map(|v| Value::String(v.clone())).collect())
+            }
+            FieldValue::Counters(counters) => Value::Object(
+                counters
+                    .iter()
+                    .map(|(name, value)| (name.clone(), Value::from(*value)))
+                    .collect(),
+            ),
+            FieldValue::Json(value) => value.clone(),
+        }
+    }
+
+    /// The value as text (numbers in decimal, lists comma-joined), if it has one.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            FieldValue::Text(text) => Some(text.to_string()),
+            FieldValue::Number(n) => Some(n.to_string()),
+            FieldValue::Float(f) => Some(f.to_string()),
+            FieldValue::List(items) => Some(items.join(",")),
+            FieldValue::Counters(_) => None,
+            FieldValue::Json(value) => value_text(value),
+        }
     }
 }
 
 /// The same mapping as [`map_event`], as a list of `(field, value)` in mapping
 /// order with static names: what the detector evaluates (no key allocations,
 /// and a short list is faster to scan than a map is to search).
-pub fn map_event_fields(event: &Event) -> (Vec<(&'static str, Value)>, EventLogSource) {
+pub fn map_event_fields(event: &Event) -> (Vec<(&'static str, FieldValue<'_>)>, EventLogSource) {
     let mut fields = FieldWriter {
         fields: Vec::with_capacity(24),
     };
@@ -181,7 +236,7 @@ pub fn map_event_fields(event: &Event) -> (Vec<(&'static str, Value)>, EventLogS
     (fields.fields, logsource)
 }
 
-fn map_login(login: &LoginEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_login<'a>(login: &'a LoginEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("Action", login.action().name());
     fields.text("Outcome", login.outcome().name());
     fields.text("User", &login.user);
@@ -217,7 +272,7 @@ fn is_plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn map_file(file: &FileEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_file<'a>(file: &'a FileEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     let op = file.op();
     fields.text("TargetFilename", &file.path);
     fields.text("OldFilename", &file.old_path);
@@ -229,7 +284,7 @@ fn map_file(file: &FileEvent, fields: &mut FieldWriter) -> EventLogSource {
     fields.number("Uid", u64::from(file.uid));
     fields.number("Gid", u64::from(file.gid));
     if file.mode != 0 {
-        fields.text("FileMode", &format!("{:04o}", file.mode & 0o7777));
+        fields.owned("FileMode", format!("{:04o}", file.mode & 0o7777));
     }
     fields.number("FileSize", file.size);
     fields.text("Image", &file.exe);
@@ -252,7 +307,7 @@ fn map_file(file: &FileEvent, fields: &mut FieldWriter) -> EventLogSource {
     }
 }
 
-fn map_network(network: &NetworkEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_network<'a>(network: &'a NetworkEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     let action = network.action();
     fields.text("Action", action.name());
     fields.text("Direction", network.direction().name());
@@ -302,7 +357,7 @@ fn map_network(network: &NetworkEvent, fields: &mut FieldWriter) -> EventLogSour
     }
 }
 
-fn map_process(process: &ProcessEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_process<'a>(process: &'a ProcessEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("Image", &process.exe);
     fields.text("CommandLine", &process.cmdline);
     fields.text("ParentImage", &process.parent_exe);
@@ -318,7 +373,7 @@ fn map_process(process: &ProcessEvent, fields: &mut FieldWriter) -> EventLogSour
     }
 }
 
-fn map_check(check: &CheckResult, fields: &mut FieldWriter) -> EventLogSource {
+fn map_check<'a>(check: &'a CheckResult, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("CheckId", &check.check_id);
     fields.text("CheckTitle", &check.title);
     fields.text("CheckStatus", check.status().name());
@@ -331,23 +386,22 @@ fn map_check(check: &CheckResult, fields: &mut FieldWriter) -> EventLogSource {
     }
 }
 
-fn map_status(status: &AgentStatus, fields: &mut FieldWriter) -> EventLogSource {
+fn map_status<'a>(status: &'a AgentStatus, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("AgentVersion", &status.version);
     fields.number("SpoolDepth", status.spool_depth);
     fields.number("SpoolBytes", status.spool_bytes);
     fields.number("DroppedTotal", status.dropped_total);
-    if let Some(cpu) = serde_json::Number::from_f64(status.cpu_percent) {
-        fields.fields.push(("CpuPercent", Value::Number(cpu)));
+    if status.cpu_percent.is_finite() {
+        fields
+            .fields
+            .push(("CpuPercent", FieldValue::Float(status.cpu_percent)));
     }
     fields.number("RssBytes", status.rss_bytes);
     fields.text("Os", &status.os);
     if !status.counters.is_empty() {
-        let counters: Map<String, Value> = status
-            .counters
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::from(*value)))
-            .collect();
-        fields.fields.push(("Counters", Value::Object(counters)));
+        fields
+            .fields
+            .push(("Counters", FieldValue::Counters(&status.counters)));
     }
     EventLogSource {
         product: PRODUCT_SHAOBING,
@@ -358,20 +412,28 @@ fn map_status(status: &AgentStatus, fields: &mut FieldWriter) -> EventLogSource 
 
 /// Writes fields, leaving out empty strings and unset numbers. Each name is
 /// written at most once per event (the mapping functions above guarantee it).
-struct FieldWriter {
-    fields: Vec<(&'static str, Value)>,
+struct FieldWriter<'a> {
+    fields: Vec<(&'static str, FieldValue<'a>)>,
 }
 
-impl FieldWriter {
-    fn text(&mut self, name: &'static str, value: &str) {
+impl<'a> FieldWriter<'a> {
+    fn text(&mut self, name: &'static str, value: &'a str) {
         if !value.is_empty() {
-            self.fields.push((name, Value::String(value.to_string())));
+            self.fields
+                .push((name, FieldValue::Text(Cow::Borrowed(value))));
+        }
+    }
+
+    fn owned(&mut self, name: &'static str, value: String) {
+        if !value.is_empty() {
+            self.fields
+                .push((name, FieldValue::Text(Cow::Owned(value))));
         }
     }
 
     /// A number where zero is meaningful (uid 0 is root).
     fn number(&mut self, name: &'static str, value: u64) {
-        self.fields.push((name, Value::from(value)));
+        self.fields.push((name, FieldValue::Number(value)));
     }
 
     /// A number where zero means "not known" (port, pid).
@@ -381,10 +443,9 @@ impl FieldWriter {
         }
     }
 
-    fn list(&mut self, name: &'static str, values: &[String]) {
+    fn list(&mut self, name: &'static str, values: &'a [String]) {
         if !values.is_empty() {
-            let items = values.iter().map(|v| Value::String(v.clone())).collect();
-            self.fields.push((name, Value::Array(items)));
+            self.fields.push((name, FieldValue::List(values)));
         }
     }
 }

@@ -14,7 +14,7 @@ use rsigma_eval::event::{Event, EventValue};
 use serde_json::{Map, Value};
 use shaobing_wire::v1::Event as WireEvent;
 
-use crate::fields::{EventLogSource, MappedEvent, RAW_FIELD, map_event_fields, value_text};
+use crate::fields::{EventLogSource, FieldValue, MappedEvent, RAW_FIELD, map_event_fields};
 
 /// Pseudo field the engine's logsource extractor reads the product from.
 pub const LOGSOURCE_PRODUCT_FIELD: &str = "@shaobing.logsource.product";
@@ -24,15 +24,16 @@ pub const LOGSOURCE_PRODUCT_FIELD: &str = "@shaobing.logsource.product";
 /// Fields are a short list scanned linearly (about 10–25 entries; comparing
 /// lengths first makes a miss nearly free), which is faster than searching a
 /// map for the many lookups of absent fields that Sigma rules make.
+/// Values borrow from the wire event: mapping allocates almost nothing.
 #[derive(Debug, Clone)]
-pub struct SigmaEvent {
-    fields: Vec<(Cow<'static, str>, Value)>,
+pub struct SigmaEvent<'a> {
+    fields: Vec<(Cow<'static, str>, FieldValue<'a>)>,
     logsource: EventLogSource,
 }
 
-impl SigmaEvent {
+impl<'a> SigmaEvent<'a> {
     /// Maps a wire event (the detector's path).
-    pub fn from_event(event: &WireEvent) -> Self {
+    pub fn from_event(event: &'a WireEvent) -> Self {
         let (fields, logsource) = map_event_fields(event);
         SigmaEvent {
             fields: fields
@@ -49,7 +50,7 @@ impl SigmaEvent {
             fields: mapped
                 .fields
                 .into_iter()
-                .map(|(name, value)| (Cow::Owned(name), value))
+                .map(|(name, value)| (Cow::Owned(name), FieldValue::Json(value)))
                 .collect(),
             logsource: mapped.logsource,
         }
@@ -62,11 +63,11 @@ impl SigmaEvent {
 
     /// A field as text (numbers in decimal, lists comma-joined), if present.
     pub fn text(&self, name: &str) -> Option<String> {
-        value_text(self.value(name)?)
+        self.value(name)?.text()
     }
 
     /// A top-level field's value.
-    pub fn value(&self, name: &str) -> Option<&Value> {
+    pub fn value(&self, name: &str) -> Option<&FieldValue<'a>> {
         self.fields
             .iter()
             .find(|(field, _)| field.len() == name.len() && field == name)
@@ -74,25 +75,60 @@ impl SigmaEvent {
     }
 
     fn raw(&self) -> Option<&str> {
-        self.value(RAW_FIELD).and_then(Value::as_str)
+        match self.value(RAW_FIELD)? {
+            FieldValue::Text(text) => Some(text),
+            FieldValue::Json(value) => value.as_str(),
+            _ => None,
+        }
     }
 }
 
-impl Event for SigmaEvent {
+fn event_value<'v>(value: &'v FieldValue<'_>) -> EventValue<'v> {
+    match value {
+        FieldValue::Text(text) => EventValue::Str(Cow::Borrowed(text)),
+        FieldValue::Number(n) => {
+            i64::try_from(*n).map_or(EventValue::Float(*n as f64), EventValue::Int)
+        }
+        FieldValue::Float(f) => EventValue::Float(*f),
+        FieldValue::List(items) => EventValue::Array(
+            items
+                .iter()
+                .map(|item| EventValue::Str(Cow::Borrowed(item.as_str())))
+                .collect(),
+        ),
+        FieldValue::Counters(counters) => EventValue::Map(
+            counters
+                .iter()
+                .map(|(name, n)| (Cow::Borrowed(name.as_str()), EventValue::Int(*n as i64)))
+                .collect(),
+        ),
+        FieldValue::Json(value) => EventValue::from(value),
+    }
+}
+
+impl Event for SigmaEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         if let Some(value) = self.value(path) {
-            return Some(EventValue::from(value));
+            return Some(event_value(value));
         }
         if path == LOGSOURCE_PRODUCT_FIELD {
             return Some(EventValue::Str(Cow::Borrowed(self.logsource.product)));
         }
         // Dotted paths reach into nested objects (only `Counters.<name>` today).
         let (first, rest) = path.split_once('.')?;
-        let mut current = self.value(first)?;
-        for segment in rest.split('.') {
-            current = current.as_object()?.get(segment)?;
+        match self.value(first)? {
+            FieldValue::Counters(counters) => counters
+                .get(rest)
+                .map(|n| i64::try_from(*n).map_or(EventValue::Float(*n as f64), EventValue::Int)),
+            FieldValue::Json(value) => {
+                let mut current = value;
+                for segment in rest.split('.') {
+                    current = current.as_object()?.get(segment)?;
+                }
+                Some(EventValue::from(current))
+            }
+            _ => None,
         }
-        Some(EventValue::from(current))
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
@@ -116,7 +152,7 @@ impl Event for SigmaEvent {
     fn to_json(&self) -> Value {
         let mut object = Map::new();
         if let Some(id) = self.value("event_id") {
-            object.insert("event_id".to_string(), id.clone());
+            object.insert("event_id".to_string(), id.to_json());
         }
         Value::Object(object)
     }
@@ -135,7 +171,7 @@ mod tests {
     use super::*;
     use crate::fields::PRODUCT_LINUX;
 
-    fn sigma_event(fields: Value) -> SigmaEvent {
+    fn sigma_event(fields: Value) -> SigmaEvent<'static> {
         let Value::Object(fields) = fields else {
             panic!("test fields must be an object");
         };
