@@ -19,7 +19,10 @@ use rsigma_eval::{
     CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine,
     LogSourceExtractor,
 };
-use rsigma_parser::{CorrelationRule, FilterRule, LogSource, SigmaCollection, SigmaRule, Status};
+use rsigma_parser::{
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, FilterRule,
+    LogSource, SigmaCollection, SigmaRule, Status,
+};
 
 use crate::error::RuleError;
 use crate::mlps::{ClauseMap, MLPS_ORIGIN, parse_clause_map};
@@ -96,6 +99,27 @@ pub struct RuleMeta {
     /// Whether a correlation references this detection rule (its matches must
     /// go through the correlation engine; others skip it).
     pub correlated: bool,
+    /// Threshold predicates the detector checks itself on each firing of a
+    /// `value_percentile` correlation (rsigma 0.23 fires those whenever the
+    /// window is not empty, without checking the threshold).
+    pub recheck: Vec<(ConditionOperator, u64)>,
+}
+
+impl RuleMeta {
+    /// Whether a correlation's aggregated value passes [`Self::recheck`].
+    pub fn passes_recheck(&self, value: f64) -> bool {
+        self.recheck.iter().all(|(op, threshold)| {
+            let threshold = *threshold as f64;
+            match op {
+                ConditionOperator::Lt => value < threshold,
+                ConditionOperator::Lte => value <= threshold,
+                ConditionOperator::Gt => value > threshold,
+                ConditionOperator::Gte => value >= threshold,
+                ConditionOperator::Eq => value == threshold,
+                ConditionOperator::Neq => value != threshold,
+            }
+        })
+    }
 }
 
 impl RuleMeta {
@@ -363,6 +387,7 @@ impl Loader {
             correlation_type: String::new(),
             emits_alerts: true,
             correlated: false,
+            recheck: Vec::new(),
         };
         self.rules.insert(id, meta);
     }
@@ -390,6 +415,7 @@ impl Loader {
             correlation_type: String::new(),
             emits_alerts: false,
             correlated: false,
+            recheck: Vec::new(),
         };
         let mut collection = SigmaCollection::new();
         collection.filters.push(document);
@@ -492,7 +518,11 @@ impl Loader {
     }
 
     fn add_correlation(&mut self, id: String, pending: Pending<CorrelationRule>) {
-        let Pending { origin, document } = pending;
+        let Pending {
+            origin,
+            mut document,
+        } = pending;
+        let recheck = fix_correlation_condition(&mut document);
         let attributes = match ShaobingAttributes::read(&document.custom_attributes) {
             Ok(attributes) => attributes,
             Err(reason) => return self.reject(&origin, Some(&id), reason),
@@ -534,6 +564,7 @@ impl Loader {
             correlation_type: document.correlation_type.as_str().to_string(),
             emits_alerts: true,
             correlated: false,
+            recheck,
         };
         self.rules.insert(id, meta);
     }
@@ -585,6 +616,36 @@ impl Loader {
             routes,
         };
         (catalog, report)
+    }
+}
+
+/// Works around two departures of rsigma 0.23 from the Sigma correlation
+/// specification; returns the predicates the detector must re-check.
+///
+/// - `temporal` without a `condition` must mean "all referenced rules within the
+///   timespan"; rsigma's parser makes it `gte: 1` (any one rule). A temporal
+///   rule whose condition is exactly `gte: 1` gets `gte: <number of rules>`
+///   (writing `gte: 1` on purpose would make the correlation a plain detection).
+/// - `value_percentile` fires on every event of a non-empty window, without
+///   checking the threshold: the threshold is returned for re-checking.
+fn fix_correlation_condition(rule: &mut CorrelationRule) -> Vec<(ConditionOperator, u64)> {
+    let CorrelationCondition::Threshold {
+        predicates, field, ..
+    } = &mut rule.condition
+    else {
+        return Vec::new();
+    };
+    match rule.correlation_type {
+        CorrelationType::Temporal
+            if field.is_none()
+                && predicates.len() == 1
+                && predicates[0] == (ConditionOperator::Gte, 1) =>
+        {
+            predicates[0].1 = rule.rules.len() as u64;
+            Vec::new()
+        }
+        CorrelationType::ValuePercentile => predicates.clone(),
+        _ => Vec::new(),
     }
 }
 

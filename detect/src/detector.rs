@@ -150,6 +150,11 @@ impl Detector {
             let Some(rule) = rule_of(rules, result) else {
                 continue;
             };
+            if let ResultBody::Correlation(body) = &result.body
+                && !rule.passes_recheck(body.aggregated_value)
+            {
+                continue;
+            }
             if !matched_rule_ids.contains(&rule.id) {
                 matched_rule_ids.push(rule.id.clone());
             }
