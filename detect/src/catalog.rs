@@ -15,14 +15,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use rsigma_eval::{
-    CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine,
-    LogSourceExtractor,
-};
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode, LogSourceExtractor};
 use rsigma_parser::{
     ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, FilterRule,
     LogSource, SigmaCollection, SigmaRule, Status,
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::error::RuleError;
 use crate::mlps::{ClauseMap, MLPS_ORIGIN, parse_clause_map};
@@ -103,6 +102,11 @@ pub struct RuleMeta {
     /// `value_percentile` correlation (rsigma 0.23 fires those whenever the
     /// window is not empty, without checking the threshold).
     pub recheck: Vec<(ConditionOperator, u64)>,
+    /// Hash of what defines the rule: its file's text (and the placeholder lists
+    /// when the file uses `|expand`); for a correlation, also the fingerprints of
+    /// the rules it references. A reload keeps a correlation's windows only when
+    /// its fingerprint is unchanged.
+    pub fingerprint: String,
 }
 
 impl RuleMeta {
@@ -163,46 +167,7 @@ pub struct Catalog {
     pub rules: BTreeMap<String, RuleMeta>,
     /// Detection rules split by logsource, each part with its own engine (and
     /// its own field-value index).
-    pub routes: Vec<Route>,
-}
-
-/// The detection rules of one logsource (`product`, `service`, `category`).
-///
-/// An event is evaluated only by the routes its logsources admit
-/// ([`crate::fields::EventLogSource::admits`]): a login line never meets a
-/// `process_creation` rule. Inside a route, rsigma's candidate index skips
-/// rules whose exact-value fields the event cannot match.
-pub struct Route {
-    /// The logsource shared by the route's rules.
-    pub logsource: LogSource,
-    /// Their compiled rules (filters already applied).
-    pub engine: Engine,
-}
-
-/// Groups compiled detection rules by logsource into [`Route`]s, in order of
-/// first appearance.
-fn build_routes(rules: &[CompiledRule]) -> Vec<Route> {
-    let mut groups: Vec<(LogSource, Vec<CompiledRule>)> = Vec::new();
-    for rule in rules {
-        let key = LogSource {
-            product: rule.logsource.product.clone(),
-            service: rule.logsource.service.clone(),
-            category: rule.logsource.category.clone(),
-            ..LogSource::default()
-        };
-        match groups.iter_mut().find(|(logsource, _)| *logsource == key) {
-            Some((_, members)) => members.push(rule.clone()),
-            None => groups.push((key, vec![rule.clone()])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(logsource, members)| {
-            let mut engine = Engine::new();
-            engine.extend_compiled_rules(members);
-            Route { logsource, engine }
-        })
-        .collect()
+    pub routes: Vec<crate::route::Route>,
 }
 
 /// A correlation or filter waiting for all detection rules to be loaded.
@@ -235,10 +200,16 @@ struct Loader {
     names: HashMap<String, String>,
     filters: Vec<Pending<FilterRule>>,
     correlations: Vec<Pending<CorrelationRule>>,
+    /// Correlation id → the rules it references (ids or names).
+    references: HashMap<String, Vec<String>>,
     /// Rule id → whether any correlation referencing it sets `generate: true`.
     referenced: HashMap<String, bool>,
     rejected: Vec<RuleError>,
     warnings: Vec<RuleError>,
+    /// Origin → hash of the file's text (rule fingerprints).
+    file_hashes: HashMap<String, String>,
+    /// Hash of every placeholder list.
+    lists_hash: String,
 }
 
 impl Loader {
@@ -277,8 +248,11 @@ impl Loader {
             filters: Vec::new(),
             correlations: Vec::new(),
             referenced: HashMap::new(),
+            references: HashMap::new(),
             rejected,
             warnings: Vec::new(),
+            file_hashes: HashMap::new(),
+            lists_hash: hash_lists(&config.lists),
         }
     }
 
@@ -287,7 +261,19 @@ impl Loader {
             .push(RuleError::new(origin, reason).for_rule(rule_id));
     }
 
+    /// The fingerprint of a file's rules (see [`RuleMeta::fingerprint`]).
+    fn fingerprint_of(&self, origin: &str) -> String {
+        self.file_hashes.get(origin).cloned().unwrap_or_default()
+    }
+
     fn parse_source(&mut self, origin: &str, yaml: &str) {
+        let mut hasher = Sha256::new();
+        hasher.update(yaml.as_bytes());
+        if yaml.contains("|expand") {
+            hasher.update(self.lists_hash.as_bytes());
+        }
+        self.file_hashes
+            .insert(origin.to_string(), hex::encode(&hasher.finalize()[..16]));
         let parsed = catch_unwind(|| rsigma_parser::parse_sigma_yaml(yaml));
         let collection = match parsed {
             Ok(Ok(collection)) => collection,
@@ -388,6 +374,7 @@ impl Loader {
             emits_alerts: true,
             correlated: false,
             recheck: Vec::new(),
+            fingerprint: self.fingerprint_of(origin),
         };
         self.rules.insert(id, meta);
     }
@@ -416,6 +403,7 @@ impl Loader {
             emits_alerts: false,
             correlated: false,
             recheck: Vec::new(),
+            fingerprint: self.fingerprint_of(&origin),
         };
         let mut collection = SigmaCollection::new();
         collection.filters.push(document);
@@ -543,6 +531,7 @@ impl Loader {
             self.names.insert(name.clone(), id.clone());
         }
         self.mark_referenced(&document);
+        self.references.insert(id.clone(), document.rules.clone());
         let meta = RuleMeta {
             mlps: self.clauses.get(&id).cloned().unwrap_or_default(),
             id: id.clone(),
@@ -556,6 +545,7 @@ impl Loader {
             kind: RuleKind::Correlation,
             logsource: LogSource::default(),
             tags: document.tags.clone(),
+            fingerprint: self.fingerprint_of(&origin),
             origin,
             description: document.description.clone().unwrap_or_default(),
             group_by: document.group_by.clone(),
@@ -583,6 +573,31 @@ impl Loader {
     }
 
     fn finish(mut self) -> (Catalog, LoadReport) {
+        // A correlation also changes when a rule it references changes.
+        let correlations: Vec<(String, Vec<String>)> = self
+            .rules
+            .values()
+            .filter(|meta| meta.kind == RuleKind::Correlation)
+            .map(|meta| {
+                (
+                    meta.id.clone(),
+                    self.references.get(&meta.id).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        for (id, references) in correlations {
+            let mut hasher = Sha256::new();
+            for reference in references {
+                let target = self.names.get(&reference).cloned().unwrap_or(reference);
+                if let Some(meta) = self.rules.get(&target) {
+                    hasher.update(meta.fingerprint.as_bytes());
+                }
+            }
+            if let Some(meta) = self.rules.get_mut(&id) {
+                hasher.update(meta.fingerprint.as_bytes());
+                meta.fingerprint = hex::encode(&hasher.finalize()[..16]);
+            }
+        }
         // A detection rule referenced only by correlations with `generate: false`
         // (the default) raises no alert of its own.
         for meta in self.rules.values_mut() {
@@ -609,7 +624,7 @@ impl Loader {
             rejected: self.rejected,
             warnings: self.warnings,
         };
-        let routes = build_routes(self.engine.engine().rules());
+        let routes = crate::route::build_routes(self.engine.engine().rules());
         let catalog = Catalog {
             engine: self.engine,
             rules: self.rules,
@@ -647,6 +662,19 @@ fn fix_correlation_condition(rule: &mut CorrelationRule) -> Vec<(ConditionOperat
         CorrelationType::ValuePercentile => predicates.clone(),
         _ => Vec::new(),
     }
+}
+
+fn hash_lists(lists: &BTreeMap<String, Vec<String>>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, values) in lists {
+        hasher.update(name.as_bytes());
+        for value in values {
+            hasher.update([0]);
+            hasher.update(value.as_bytes());
+        }
+        hasher.update([1]);
+    }
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// Compiles the rule on its own first, so that a failing rule leaves the engine

@@ -201,6 +201,39 @@ impl Detector {
         self.alerts.evict(now, self.window_nanos);
     }
 
+    /// Hands this detector's state over to `next`, a detector built from a
+    /// newer rule set (hot reload): the windows of every correlation whose
+    /// definition is unchanged ([`crate::catalog::RuleMeta::fingerprint`]), the
+    /// open alerts, the latest event time and the routing mode. Windows of new,
+    /// changed or removed correlations start empty. Returns how many
+    /// correlations kept their windows.
+    pub fn hand_over(&self, next: &mut Detector) -> usize {
+        let mut state = self.catalog.engine.export_state();
+        let unchanged = |id: &String| {
+            matches!(
+                (self.catalog.rules.get(id), next.catalog.rules.get(id)),
+                (Some(old), Some(new)) if old.fingerprint == new.fingerprint
+            )
+        };
+        state.windows.retain(|id, _| unchanged(id));
+        state.last_alert.retain(|id, _| unchanged(id));
+        state.event_buffers.retain(|id, _| unchanged(id));
+        state.event_ref_buffers.retain(|id, _| unchanged(id));
+        let kept = next
+            .catalog
+            .rules
+            .values()
+            .filter(|meta| meta.kind == crate::catalog::RuleKind::Correlation)
+            .filter(|meta| unchanged(&meta.id))
+            .count();
+        next.catalog.engine.import_state(state);
+        next.alerts = self.alerts.clone();
+        next.watermark_unix_nano = next.watermark_unix_nano.max(self.watermark_unix_nano);
+        next.processed_events = self.processed_events;
+        next.routing = self.routing;
+        kept
+    }
+
     /// Forgets all correlation windows and open alerts; the rules stay loaded.
     pub fn reset(&mut self) {
         // Evicting "as of" a time far beyond every window empties every window.
