@@ -20,5 +20,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pki;
 pub mod rules;
+pub mod rules_reload;
 pub mod server;
 pub mod store;

@@ -191,6 +191,10 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
         tracing::info!(%addr, "metrics endpoint listening");
     }
     tokio::spawn(crate::fleet::run(pipeline.store.clone(), config.fleet));
+    tokio::spawn(crate::rules_reload::watch(
+        pipeline.clone(),
+        crate::rules_reload::RuleWatch::new(config.rule_dirs.clone(), &load_report),
+    ));
 
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
