@@ -224,7 +224,8 @@ pub fn parse_event_yaml(text: &str) -> Result<Event, DetectError> {
 
 /// Reads one event JSON line (the form `shaobing-agent replay` and
 /// [`event_json`] write; the YAML test form is accepted too). Events without
-/// `event_id` get `line-<n>` from `line_number`.
+/// `event_id` get `line-<n>` from `line_number`; a missing host name or agent id
+/// stays empty (unlike the test form's defaults).
 pub fn parse_event_line(text: &str, line_number: usize) -> Result<Event, DetectError> {
     let form: EventForm = match serde_json::from_str(text) {
         Ok(form) => form,
@@ -237,6 +238,15 @@ pub fn parse_event_line(text: &str, line_number: usize) -> Result<Event, DetectE
         .ok_or_else(|| DetectError::EventForm("event has `repeat: 0`".to_string()))?;
     if form.event_id.is_none() {
         event.event_id = format!("line-{line_number}");
+    }
+    // No test defaults here: a line without a host has none.
+    if let Some(host) = event.host.as_mut() {
+        if form.hostname.is_none() {
+            host.hostname.clear();
+        }
+        if form.agent_id.is_none() {
+            host.agent_id.clear();
+        }
     }
     Ok(event)
 }
