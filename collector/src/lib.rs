@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod console;
 pub mod demo;
+pub mod detect_state;
 pub mod fleet;
 pub mod hunt;
 pub mod ingest;

@@ -273,7 +273,10 @@ fn background(b: &mut Builder, rng: &mut Rng, count: usize, span_secs: i64) {
                 443,
                 "/usr/sbin/nginx",
             ),
-            13..=14 => b.dns(at, host, *rng.pick(&domains), "93.184.216.34"),
+            13..=14 => {
+                let domain = *rng.pick(&domains);
+                b.dns(at, host, domain, "93.184.216.34");
+            }
             _ => {
                 let (exe, cmd) = *rng.pick(&benign_cmds);
                 b.process(at, host, exe, cmd, "/bin/bash", user);
