@@ -32,6 +32,11 @@ use crate::{DetectConfig, LoadReport, MAX_EVENT_IDS, RuleInfo};
 /// Most entries one correlation group keeps in its window.
 pub const MAX_GROUP_ENTRIES: usize = 256;
 
+/// Most correlation windows (correlation × group) kept at once; at the cap the
+/// engine evicts expired and then the stalest windows (counted by
+/// [`crate::Detector::evicted_windows`]).
+pub const MAX_CORRELATION_WINDOWS: usize = 100_000;
+
 /// Custom attribute: fields that split a detection rule's alerts.
 pub const ATTR_GROUP_BY: &str = "shaobing.group_by";
 /// Custom attribute: the alert summary template.
@@ -225,6 +230,7 @@ impl Loader {
             // minutes) makes that quadratic. Dropping the oldest entries beyond the
             // cap can only under-count, and thresholds are far below it.
             max_group_entries: Some(MAX_GROUP_ENTRIES),
+            max_state_entries: MAX_CORRELATION_WINDOWS,
             ..CorrelationConfig::default()
         };
         let mut engine = CorrelationEngine::new(engine_config);

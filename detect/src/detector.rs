@@ -53,6 +53,8 @@ pub struct Detector {
     /// Latest event time seen; the only notion of "now" (used for eviction).
     watermark_unix_nano: i64,
     processed_events: u64,
+    /// Correlation windows dropped so far (expired, or over the cap).
+    evicted_windows: u64,
 }
 
 /// Result of [`Detector::process_detailed`].
@@ -86,6 +88,7 @@ impl Detector {
             window_nanos: window_secs.saturating_mul(NANOS_PER_SECOND).max(1),
             watermark_unix_nano: i64::MIN,
             processed_events: 0,
+            evicted_windows: 0,
         };
         (detector, report)
     }
@@ -141,7 +144,13 @@ impl Detector {
             }
         }
         if !correlated.is_empty() {
+            let before = engine.state_count();
             results.extend(engine.process_with_detections(&sigma_event, correlated, time_secs));
+            // At the cap the engine evicts before adding (at most a few new windows).
+            let after = engine.state_count();
+            if after < before {
+                self.evicted_windows += (before - after) as u64;
+            }
         }
 
         let mut alerts: Vec<Alert> = Vec::new();
@@ -195,10 +204,24 @@ impl Detector {
         let now = self
             .watermark_unix_nano
             .saturating_sub(EVICTION_GRACE_NANOS);
+        let before = self.catalog.engine.state_count();
         self.catalog
             .engine
             .evict_expired(now.div_euclid(NANOS_PER_SECOND));
+        let after = self.catalog.engine.state_count();
+        self.evicted_windows += before.saturating_sub(after) as u64;
         self.alerts.evict(now, self.window_nanos);
+    }
+
+    /// Correlation windows currently kept (correlation × group).
+    pub fn correlation_windows(&self) -> usize {
+        self.catalog.engine.state_count()
+    }
+
+    /// Correlation windows dropped so far: expired (older than the latest event
+    /// time minus the grace) or evicted at [`crate::catalog::MAX_CORRELATION_WINDOWS`].
+    pub fn evicted_windows(&self) -> u64 {
+        self.evicted_windows
     }
 
     /// Hands this detector's state over to `next`, a detector built from a
