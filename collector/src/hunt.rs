@@ -5,8 +5,10 @@
 //!
 //! Inputs, each recognised by its first non-blank line:
 //! - event JSON lines (a line starting with `{`): what `shaobing-agent replay`
-//!   prints, and the fuller form of `shaobing_detect::event_form::event_json`
-//!   (file, network, process events too); `-` reads them from standard input;
+//!   prints, the fuller form of `shaobing_detect::event_form::event_json`
+//!   (file, network, process events too), or stored events as
+//!   `shaobing-collector events` prints them (to hunt retroactively over the
+//!   store); `-` reads them from standard input;
 //! - anything else is read as a raw auth log (syslog, RFC 3339 or `sshd -E`
 //!   lines) through the agent's own login parsers.
 //!
@@ -158,11 +160,14 @@ fn json_lines(name: &str, text: &str) -> Result<Vec<Event>, HuntError> {
         if line.trim().is_empty() {
             continue;
         }
-        let mut event = parse_event_line(line, number).map_err(|e| HuntError::Line {
-            path: name.to_string(),
-            line: number,
-            reason: e.to_string(),
-        })?;
+        // The event form first; else a stored event as `shaobing-collector events` prints it.
+        let mut event = parse_event_line(line, number)
+            .or_else(|error| serde_json::from_str::<Event>(line).map_err(|_| error))
+            .map_err(|e| HuntError::Line {
+                path: name.to_string(),
+                line: number,
+                reason: e.to_string(),
+            })?;
         if event.event_id == format!("line-{number}") {
             event.event_id = format!("{file}:{number}");
         }
@@ -243,6 +248,32 @@ mod tests {
         let mut json = Vec::new();
         write_report(&mut json, &report, true, Lang::Zh).expect("write");
         assert_eq!(lines_of(json.as_slice()).len(), report.alerts.len());
+    }
+
+    #[test]
+    fn stored_events_as_printed_by_the_events_command_are_read() {
+        let rules = rules();
+        let inputs = tempfile::tempdir().expect("tempdir");
+        let path = inputs.path().join("stored.jsonl");
+        let lines: Vec<String> = (0..5)
+            .map(|n| {
+                let mut event = shaobing_detect::event_form::parse_event_yaml(&format!(
+                    "at: {n}\nevent_id: s-{n}\nhostname: db\nagent_id: agent-db\nlogin: {{action: ssh_fail, source_ip: 192.0.2.9}}"
+                ))
+                .expect("event");
+                event.raw = "sshd: Failed password".to_string();
+                serde_json::to_string(&event).expect("json")
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        let report = hunt(&[rules.path().to_path_buf()], &[path]).expect("hunt");
+        let brute = report
+            .alerts
+            .iter()
+            .find(|a| a.rule_title == "Brute force")
+            .expect("brute force alert");
+        assert_eq!(brute.agent_id, "agent-db");
+        assert!(brute.event_ids.contains(&"s-4".to_string()));
     }
 
     #[test]
