@@ -69,6 +69,12 @@ fn main() {
     println!(
         "routed: {routed:>10.0} events/s per core (CPU time; {routed_wall:.0}/s wall clock; {routed_alerts} alert updates)"
     );
+    let burst = workload::burst(events.len() / 4);
+    let (burst_rate, burst_wall, burst_alerts) = rate(Routing::Routed, &burst);
+    println!(
+        "routed, one SSH brute force ({} failures from one address): {burst_rate:.0} events/s per core (CPU time; {burst_wall:.0}/s wall clock; {burst_alerts} alert updates)",
+        burst.len()
+    );
     if std::env::var("SHAOBING_BENCH_ONLY").is_ok_and(|only| only == "routed") {
         return;
     }

@@ -49,3 +49,24 @@ pub fn stream(count: usize) -> Vec<Event> {
     }
     events
 }
+
+/// A brute force under way: `count` SSH failures from one address against one
+/// host, 100 a second (every one feeds four correlations of our rules).
+pub fn burst(count: usize) -> Vec<Event> {
+    let template = corpus()
+        .into_iter()
+        .find(|event| {
+            event
+                .raw
+                .contains("Failed password for root from 203.0.113.7")
+        })
+        .expect("the corpus has the brute force");
+    (0..count)
+        .map(|n| {
+            let mut event = template.clone();
+            event.time_unix_nano += n as i64 * 10_000_000;
+            event.event_id = format!("burst-{n}");
+            event
+        })
+        .collect()
+}
