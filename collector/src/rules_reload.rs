@@ -59,8 +59,8 @@ impl RuleWatch {
         }
     }
 
-    /// Whether a file under the directories was added, removed or changed
-    /// (size or modification time) since the last call or reload.
+    /// Whether a rule or list file under the directories was added, removed or
+    /// changed (size or modification time) since the last call or reload.
     pub fn changed(&mut self) -> bool {
         let now = stamp(&self.dirs);
         if now == self.stamp {
@@ -121,7 +121,8 @@ fn refuse(metrics: &Metrics, reasons: Vec<String>) -> ReloadOutcome {
     ReloadOutcome::Refused(reasons)
 }
 
-/// Path, size and modification time (ns) of every file under `dirs`, sorted.
+/// Path, size and modification time (ns) of every rule, test, clause-map and
+/// list file (`*.yml`, `*.yaml`, `*.txt`) under `dirs`, sorted.
 fn stamp(dirs: &[PathBuf]) -> Vec<(PathBuf, u64, u128)> {
     let mut out = Vec::new();
     for dir in dirs {
@@ -140,9 +141,11 @@ fn stamp_dir(dir: &Path, out: &mut Vec<(PathBuf, u64, u128)>) {
         let Ok(meta) = entry.metadata() else {
             continue;
         };
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let relevant = name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".txt");
         if meta.is_dir() {
             stamp_dir(&path, out);
-        } else {
+        } else if relevant {
             let modified = meta
                 .modified()
                 .ok()
@@ -281,6 +284,46 @@ mod tests {
         assert!(
             fired(&detector, &failures(3, 2)),
             "3 + 2 failures across the reload"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_running_collector_picks_up_a_changed_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("failure.yml"), FAILURE).expect("write");
+        let dirs = vec![dir.path().to_path_buf()];
+        let (detector, report) = Detector::new(read_rule_dirs(&dirs).expect("read"));
+        let data = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open_embedded(&data.path().join("store.db"))
+            .await
+            .expect("store");
+        let metrics = Arc::new(Metrics::default());
+        let pipeline = Arc::new(Pipeline::new(store, detector, metrics.clone()));
+        let task = tokio::spawn(watch(pipeline.clone(), RuleWatch::new(dirs, &report)));
+
+        std::fs::write(dir.path().join("brute.yml"), BRUTE_FORCE).expect("write");
+        // Wait (bounded) for the poll to notice; the assertion is on the outcome.
+        for _ in 0..100 {
+            if metrics
+                .rule_reloads
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        task.abort();
+        assert_eq!(
+            metrics
+                .rule_reloads
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        let rules = pipeline.detector.lock().expect("lock").rules();
+        assert!(
+            rules.iter().any(|rule| rule.title == "Brute force"),
+            "{rules:?}"
         );
     }
 }
