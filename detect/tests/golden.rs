@@ -3,6 +3,8 @@
 //! of six hosts with attacks woven in) give exactly the alerts in
 //! `tests/corpus/mixed.expected.json`, and the same alerts however the events are
 //! cut into batches, on a second run, and across a snapshot/restore mid-stream.
+//! With SigmaHQ's Linux rules added, routed evaluation gives exactly the alerts of
+//! evaluating every rule on every event.
 //!
 //! To regenerate both files deliberately (after changing a rule or the generator):
 //! `SHAOBING_GOLDEN_UPDATE=1 cargo test -p shaobing-detect --test golden`, then
@@ -179,4 +181,23 @@ fn mixed_corpus_survives_a_restart_in_the_middle() {
     let resumed = sorted(stored.into_values().collect());
     assert_eq!(outline(&resumed), outline(&whole));
     assert_eq!(resumed, whole);
+}
+
+#[test]
+fn routing_gives_the_same_alerts_as_evaluating_every_rule() {
+    // Our rules and all of SigmaHQ's Linux rules: routing by logsource must only
+    // skip rules that cannot match.
+    let events = mixed_corpus::generate();
+    let run = |routing: shaobing_detect::Routing| {
+        let (mut detector, report) = Detector::new(support::our_and_sigmahq_config());
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert!(report.loaded > 280, "{} rules", report.loaded);
+        detector.set_routing(routing);
+        run_chunked(&mut detector, &events, 500)
+    };
+    let routed = run(shaobing_detect::Routing::Routed);
+    let naive = run(shaobing_detect::Routing::Naive);
+    assert!(routed.len() >= 85, "{} alerts", routed.len());
+    assert_eq!(outline(&routed), outline(&naive));
+    assert_eq!(routed, naive);
 }
