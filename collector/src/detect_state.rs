@@ -56,7 +56,8 @@ pub fn save(detector: &std::sync::Mutex<Detector>, path: &Path) -> std::io::Resu
     std::fs::rename(&temporary, path)
 }
 
-/// Saves the state every [`SAVE_INTERVAL`] until the task is dropped.
+/// Saves the state every [`SAVE_INTERVAL`] until the task is dropped, and
+/// refreshes `shaobing_correlation_windows_evicted_total`.
 pub async fn run(pipeline: Arc<Pipeline>, path: PathBuf) {
     let mut tick = tokio::time::interval(SAVE_INTERVAL);
     tick.tick().await;
@@ -64,7 +65,19 @@ pub async fn run(pipeline: Arc<Pipeline>, path: PathBuf) {
         tick.tick().await;
         let pipeline = pipeline.clone();
         let target = path.clone();
-        let saved = tokio::task::spawn_blocking(move || save(&pipeline.detector, &target)).await;
+        let saved = tokio::task::spawn_blocking(move || {
+            let evicted = pipeline
+                .detector
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .evicted_windows();
+            pipeline
+                .metrics
+                .correlation_windows_evicted
+                .store(evicted, std::sync::atomic::Ordering::Relaxed);
+            save(&pipeline.detector, &target)
+        })
+        .await;
         match saved {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {

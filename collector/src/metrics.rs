@@ -20,6 +20,9 @@ pub struct Metrics {
     /// Reloads refused (a rule file broke or could not be read); the previous
     /// rule set kept running.
     pub rule_reload_failures: AtomicU64,
+    /// Correlation windows dropped by the detector (expired or over its cap);
+    /// refreshed with the detection state every 30 s.
+    pub correlation_windows_evicted: AtomicU64,
     rejects: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -53,6 +56,10 @@ impl Metrics {
             (
                 "shaobing_rule_reload_failures_total",
                 &self.rule_reload_failures,
+            ),
+            (
+                "shaobing_correlation_windows_evicted_total",
+                &self.correlation_windows_evicted,
             ),
         ];
         for (name, value) in counters {

@@ -253,6 +253,7 @@ impl Detector {
         next.alerts = self.alerts.clone();
         next.watermark_unix_nano = next.watermark_unix_nano.max(self.watermark_unix_nano);
         next.processed_events = self.processed_events;
+        next.evicted_windows = self.evicted_windows;
         next.routing = self.routing;
         kept
     }
