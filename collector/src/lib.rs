@@ -4,7 +4,8 @@
 //! Publish stream) → [`pipeline`] (identity, dedup, detection, ack after store)
 //! → [`store`] (ClickHouse or the embedded SQLite file; the only database
 //! code) → [`cli`] (operator commands over the store). [`pki`] owns the fleet
-//! CA, tokens and revocation, [`rules`] reads rule directories for `shaobing_detect`,
+//! CA, tokens and revocation, [`rules`] reads rule directories for `shaobing_detect`
+//! ([`rules_reload`] reloads them while serving), [`hunt`] runs detection over files,
 //! [`fleet`] raises alerts for agents that went silent, [`metrics`] counts and
 //! serves Prometheus text,
 //! [`server`] wires it all for `serve`, and [`demo`] runs the whole path
@@ -14,11 +15,14 @@
 pub mod cli;
 pub mod console;
 pub mod demo;
+pub mod detect_state;
 pub mod fleet;
+pub mod hunt;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod pki;
 pub mod rules;
+pub mod rules_reload;
 pub mod server;
 pub mod store;

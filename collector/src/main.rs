@@ -145,6 +145,19 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Offline hunting: run the rules (correlation included) over event JSON lines
+    /// (`shaobing-agent replay` output; `-` = stdin) or raw auth logs, in event-time order.
+    Hunt {
+        /// Rule directories (repeatable); default: $SHAOBING_RULES, ./rules, /etc/shaobing/rules.
+        #[arg(long = "rules")]
+        rule_dirs: Vec<PathBuf>,
+        /// JSON lines (one alert each) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Input files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Run the whole path locally: collector + agent over mTLS + a simulated SSH attack.
     Demo {
         /// Rule directories; default: $SHAOBING_RULES, ./rules, beside the binary, /etc/shaobing/rules.
@@ -228,6 +241,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Demo { .. }
+        | Command::Hunt { .. }
         | Command::Alerts { .. }
         | Command::Agents { .. }
         | Command::Events { .. } => "warn",
@@ -398,6 +412,17 @@ fn main() -> anyhow::Result<()> {
             anyhow::Ok(())
         })?,
         Command::Rules { command } => return rules_command(command, lang, &mut out),
+        Command::Hunt {
+            rule_dirs,
+            json,
+            inputs,
+        } => {
+            let report = shaobing_collector::hunt::hunt(&rule_dirs_or_default(rule_dirs), &inputs)?;
+            for rejected in &report.load.rejected {
+                tracing::warn!(rule = %rejected, "rule rejected");
+            }
+            shaobing_collector::hunt::write_report(&mut out, &report, json, lang)?;
+        }
         Command::Demo { rule_dirs } => runtime.block_on(async {
             demo::run(rule_dirs_or_default(rule_dirs), lang, &mut out)
                 .await

@@ -15,6 +15,14 @@ pub struct Metrics {
     pub store_errors: AtomicU64,
     pub store_flushes: AtomicU64,
     pub store_latency_us_total: AtomicU64,
+    /// Rule sets reloaded and put in service.
+    pub rule_reloads: AtomicU64,
+    /// Reloads refused (a rule file broke or could not be read); the previous
+    /// rule set kept running.
+    pub rule_reload_failures: AtomicU64,
+    /// Correlation windows dropped by the detector (expired or over its cap);
+    /// refreshed with the detection state every 30 s.
+    pub correlation_windows_evicted: AtomicU64,
     rejects: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -43,6 +51,15 @@ impl Metrics {
             (
                 "shaobing_store_latency_microseconds_total",
                 &self.store_latency_us_total,
+            ),
+            ("shaobing_rule_reloads_total", &self.rule_reloads),
+            (
+                "shaobing_rule_reload_failures_total",
+                &self.rule_reload_failures,
+            ),
+            (
+                "shaobing_correlation_windows_evicted_total",
+                &self.correlation_windows_evicted,
             ),
         ];
         for (name, value) in counters {

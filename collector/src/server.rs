@@ -122,7 +122,9 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
         })?;
 
     let detect_config = read_rule_dirs(&config.rule_dirs)?;
-    let (detector, load_report) = Detector::new(detect_config);
+    let (mut detector, load_report) = Detector::new(detect_config);
+    let state_path = crate::detect_state::state_path(&config.data_dir);
+    crate::detect_state::restore(&mut detector, &state_path);
     tracing::info!(
         loaded = load_report.loaded,
         rejected = load_report.rejected.len(),
@@ -191,6 +193,11 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
         tracing::info!(%addr, "metrics endpoint listening");
     }
     tokio::spawn(crate::fleet::run(pipeline.store.clone(), config.fleet));
+    tokio::spawn(crate::detect_state::run(pipeline.clone(), state_path));
+    tokio::spawn(crate::rules_reload::watch(
+        pipeline.clone(),
+        crate::rules_reload::RuleWatch::new(config.rule_dirs.clone(), &load_report),
+    ));
 
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -88,7 +88,7 @@ pub struct Hit<'a> {
     /// Group-by pairs (field, value).
     pub group: Vec<(String, String)>,
     /// Event that caused the hit.
-    pub event: &'a SigmaEvent,
+    pub event: &'a SigmaEvent<'a>,
     /// Event time in unix nanoseconds.
     pub time_unix_nano: i64,
     /// Earliest event the hit covers (a correlation's window starts before the
@@ -230,7 +230,7 @@ pub fn time_ordered_id(time_unix_nano: i64, digest: &[u8]) -> String {
 fn render_summary(
     rule: &RuleMeta,
     group: &[(String, String)],
-    event: &SigmaEvent,
+    event: &SigmaEvent<'_>,
     alert: &Alert,
     value: f64,
 ) -> String {
@@ -271,7 +271,7 @@ fn placeholder_value(
     name: &str,
     rule: &RuleMeta,
     group: &[(String, String)],
-    event: &SigmaEvent,
+    event: &SigmaEvent<'_>,
     alert: &Alert,
     value: f64,
 ) -> String {

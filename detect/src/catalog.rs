@@ -16,7 +16,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode, LogSourceExtractor};
-use rsigma_parser::{CorrelationRule, FilterRule, LogSource, SigmaCollection, SigmaRule, Status};
+use rsigma_parser::{
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, FilterRule,
+    LogSource, SigmaCollection, SigmaRule, Status,
+};
+
+use sha2::{Digest, Sha256};
 
 use crate::error::RuleError;
 use crate::mlps::{ClauseMap, MLPS_ORIGIN, parse_clause_map};
@@ -26,6 +31,11 @@ use crate::{DetectConfig, LoadReport, MAX_EVENT_IDS, RuleInfo};
 
 /// Most entries one correlation group keeps in its window.
 pub const MAX_GROUP_ENTRIES: usize = 256;
+
+/// Most correlation windows (correlation × group) kept at once; at the cap the
+/// engine evicts expired and then the stalest windows (counted by
+/// [`crate::Detector::evicted_windows`]).
+pub const MAX_CORRELATION_WINDOWS: usize = 100_000;
 
 /// Custom attribute: fields that split a detection rule's alerts.
 pub const ATTR_GROUP_BY: &str = "shaobing.group_by";
@@ -90,6 +100,35 @@ pub struct RuleMeta {
     /// Whether matches of this detection rule become alerts: false when every
     /// correlation that references it leaves `generate` at its default (false).
     pub emits_alerts: bool,
+    /// Whether a correlation references this detection rule (its matches must
+    /// go through the correlation engine; others skip it).
+    pub correlated: bool,
+    /// Threshold predicates the detector checks itself on each firing of a
+    /// `value_percentile` correlation (rsigma 0.23 fires those whenever the
+    /// window is not empty, without checking the threshold).
+    pub recheck: Vec<(ConditionOperator, u64)>,
+    /// Hash of what defines the rule: its file's text (and the placeholder lists
+    /// when the file uses `|expand`); for a correlation, also the fingerprints of
+    /// the rules it references. A reload keeps a correlation's windows only when
+    /// its fingerprint is unchanged.
+    pub fingerprint: String,
+}
+
+impl RuleMeta {
+    /// Whether a correlation's aggregated value passes [`Self::recheck`].
+    pub fn passes_recheck(&self, value: f64) -> bool {
+        self.recheck.iter().all(|(op, threshold)| {
+            let threshold = *threshold as f64;
+            match op {
+                ConditionOperator::Lt => value < threshold,
+                ConditionOperator::Lte => value <= threshold,
+                ConditionOperator::Gt => value > threshold,
+                ConditionOperator::Gte => value >= threshold,
+                ConditionOperator::Eq => value == threshold,
+                ConditionOperator::Neq => value != threshold,
+            }
+        })
+    }
 }
 
 impl RuleMeta {
@@ -126,10 +165,14 @@ fn logsource_text(logsource: &LogSource) -> String {
 
 /// All loaded rules: the engine plus metadata by rule id.
 pub struct Catalog {
-    /// The rsigma engine with every accepted rule.
+    /// The rsigma engine with every accepted rule; it keeps the correlation
+    /// state. Detection runs in [`Self::routes`].
     pub engine: CorrelationEngine,
     /// Metadata by rule id.
     pub rules: BTreeMap<String, RuleMeta>,
+    /// Detection rules split by logsource, each part with its own engine (and
+    /// its own field-value index).
+    pub routes: Vec<crate::route::Route>,
 }
 
 /// A correlation or filter waiting for all detection rules to be loaded.
@@ -162,10 +205,16 @@ struct Loader {
     names: HashMap<String, String>,
     filters: Vec<Pending<FilterRule>>,
     correlations: Vec<Pending<CorrelationRule>>,
+    /// Correlation id → the rules it references (ids or names).
+    references: HashMap<String, Vec<String>>,
     /// Rule id → whether any correlation referencing it sets `generate: true`.
     referenced: HashMap<String, bool>,
     rejected: Vec<RuleError>,
     warnings: Vec<RuleError>,
+    /// Origin → hash of the file's text (rule fingerprints).
+    file_hashes: HashMap<String, String>,
+    /// Hash of every placeholder list.
+    lists_hash: String,
 }
 
 impl Loader {
@@ -181,6 +230,7 @@ impl Loader {
             // minutes) makes that quadratic. Dropping the oldest entries beyond the
             // cap can only under-count, and thresholds are far below it.
             max_group_entries: Some(MAX_GROUP_ENTRIES),
+            max_state_entries: MAX_CORRELATION_WINDOWS,
             ..CorrelationConfig::default()
         };
         let mut engine = CorrelationEngine::new(engine_config);
@@ -204,8 +254,11 @@ impl Loader {
             filters: Vec::new(),
             correlations: Vec::new(),
             referenced: HashMap::new(),
+            references: HashMap::new(),
             rejected,
             warnings: Vec::new(),
+            file_hashes: HashMap::new(),
+            lists_hash: hash_lists(&config.lists),
         }
     }
 
@@ -214,7 +267,19 @@ impl Loader {
             .push(RuleError::new(origin, reason).for_rule(rule_id));
     }
 
+    /// The fingerprint of a file's rules (see [`RuleMeta::fingerprint`]).
+    fn fingerprint_of(&self, origin: &str) -> String {
+        self.file_hashes.get(origin).cloned().unwrap_or_default()
+    }
+
     fn parse_source(&mut self, origin: &str, yaml: &str) {
+        let mut hasher = Sha256::new();
+        hasher.update(yaml.as_bytes());
+        if yaml.contains("|expand") {
+            hasher.update(self.lists_hash.as_bytes());
+        }
+        self.file_hashes
+            .insert(origin.to_string(), hex::encode(&hasher.finalize()[..16]));
         let parsed = catch_unwind(|| rsigma_parser::parse_sigma_yaml(yaml));
         let collection = match parsed {
             Ok(Ok(collection)) => collection,
@@ -313,6 +378,9 @@ impl Loader {
             timespan_secs: 0,
             correlation_type: String::new(),
             emits_alerts: true,
+            correlated: false,
+            recheck: Vec::new(),
+            fingerprint: self.fingerprint_of(origin),
         };
         self.rules.insert(id, meta);
     }
@@ -339,6 +407,9 @@ impl Loader {
             timespan_secs: 0,
             correlation_type: String::new(),
             emits_alerts: false,
+            correlated: false,
+            recheck: Vec::new(),
+            fingerprint: self.fingerprint_of(&origin),
         };
         let mut collection = SigmaCollection::new();
         collection.filters.push(document);
@@ -441,7 +512,11 @@ impl Loader {
     }
 
     fn add_correlation(&mut self, id: String, pending: Pending<CorrelationRule>) {
-        let Pending { origin, document } = pending;
+        let Pending {
+            origin,
+            mut document,
+        } = pending;
+        let recheck = fix_correlation_condition(&mut document);
         let attributes = match ShaobingAttributes::read(&document.custom_attributes) {
             Ok(attributes) => attributes,
             Err(reason) => return self.reject(&origin, Some(&id), reason),
@@ -462,6 +537,7 @@ impl Loader {
             self.names.insert(name.clone(), id.clone());
         }
         self.mark_referenced(&document);
+        self.references.insert(id.clone(), document.rules.clone());
         let meta = RuleMeta {
             mlps: self.clauses.get(&id).cloned().unwrap_or_default(),
             id: id.clone(),
@@ -475,6 +551,7 @@ impl Loader {
             kind: RuleKind::Correlation,
             logsource: LogSource::default(),
             tags: document.tags.clone(),
+            fingerprint: self.fingerprint_of(&origin),
             origin,
             description: document.description.clone().unwrap_or_default(),
             group_by: document.group_by.clone(),
@@ -482,6 +559,8 @@ impl Loader {
             timespan_secs: document.timespan.seconds,
             correlation_type: document.correlation_type.as_str().to_string(),
             emits_alerts: true,
+            correlated: false,
+            recheck,
         };
         self.rules.insert(id, meta);
     }
@@ -500,6 +579,31 @@ impl Loader {
     }
 
     fn finish(mut self) -> (Catalog, LoadReport) {
+        // A correlation also changes when a rule it references changes.
+        let correlations: Vec<(String, Vec<String>)> = self
+            .rules
+            .values()
+            .filter(|meta| meta.kind == RuleKind::Correlation)
+            .map(|meta| {
+                (
+                    meta.id.clone(),
+                    self.references.get(&meta.id).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        for (id, references) in correlations {
+            let mut hasher = Sha256::new();
+            for reference in references {
+                let target = self.names.get(&reference).cloned().unwrap_or(reference);
+                if let Some(meta) = self.rules.get(&target) {
+                    hasher.update(meta.fingerprint.as_bytes());
+                }
+            }
+            if let Some(meta) = self.rules.get_mut(&id) {
+                hasher.update(meta.fingerprint.as_bytes());
+                meta.fingerprint = hex::encode(&hasher.finalize()[..16]);
+            }
+        }
         // A detection rule referenced only by correlations with `generate: false`
         // (the default) raises no alert of its own.
         for meta in self.rules.values_mut() {
@@ -507,6 +611,7 @@ impl Loader {
                 && let Some(generate) = self.referenced.get(&meta.id)
             {
                 meta.emits_alerts = *generate;
+                meta.correlated = true;
             }
         }
         for rule_id in self.clauses.keys() {
@@ -525,12 +630,57 @@ impl Loader {
             rejected: self.rejected,
             warnings: self.warnings,
         };
+        let routes = crate::route::build_routes(self.engine.engine().rules());
         let catalog = Catalog {
             engine: self.engine,
             rules: self.rules,
+            routes,
         };
         (catalog, report)
     }
+}
+
+/// Works around two departures of rsigma 0.23 from the Sigma correlation
+/// specification; returns the predicates the detector must re-check.
+///
+/// - `temporal` without a `condition` must mean "all referenced rules within the
+///   timespan"; rsigma's parser makes it `gte: 1` (any one rule). A temporal
+///   rule whose condition is exactly `gte: 1` gets `gte: <number of rules>`
+///   (writing `gte: 1` on purpose would make the correlation a plain detection).
+/// - `value_percentile` fires on every event of a non-empty window, without
+///   checking the threshold: the threshold is returned for re-checking.
+fn fix_correlation_condition(rule: &mut CorrelationRule) -> Vec<(ConditionOperator, u64)> {
+    let CorrelationCondition::Threshold {
+        predicates, field, ..
+    } = &mut rule.condition
+    else {
+        return Vec::new();
+    };
+    match rule.correlation_type {
+        CorrelationType::Temporal
+            if field.is_none()
+                && predicates.len() == 1
+                && predicates[0] == (ConditionOperator::Gte, 1) =>
+        {
+            predicates[0].1 = rule.rules.len() as u64;
+            Vec::new()
+        }
+        CorrelationType::ValuePercentile => predicates.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn hash_lists(lists: &BTreeMap<String, Vec<String>>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, values) in lists {
+        hasher.update(name.as_bytes());
+        for value in values {
+            hasher.update([0]);
+            hasher.update(value.as_bytes());
+        }
+        hasher.update([1]);
+    }
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// Compiles the rule on its own first, so that a failing rule leaves the engine

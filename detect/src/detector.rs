@@ -16,7 +16,6 @@ use shaobing_wire::v1::Event;
 use crate::alert::{Alert, AlertBook, Hit};
 use crate::catalog::{Catalog, RuleMeta, load};
 use crate::error::DetectError;
-use crate::fields::map_event;
 use crate::sigma_event::SigmaEvent;
 use crate::{DetectConfig, LoadReport, RuleInfo};
 
@@ -33,14 +32,29 @@ const EVICTION_GRACE_NANOS: i64 = 3600 * NANOS_PER_SECOND;
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
+/// How candidate rules are chosen for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Only rules whose logsource admits the event, narrowed further by the
+    /// engine's field-value index (the default).
+    #[default]
+    Routed,
+    /// Every detection rule on every event (the baseline the benchmark compares
+    /// against; same results, slower).
+    Naive,
+}
+
 /// Sigma detection and correlation over Shaobing events. No I/O, no clock.
 pub struct Detector {
     catalog: Catalog,
+    routing: Routing,
     alerts: AlertBook,
     window_nanos: i64,
     /// Latest event time seen; the only notion of "now" (used for eviction).
     watermark_unix_nano: i64,
     processed_events: u64,
+    /// Correlation windows dropped so far (expired, or over the cap).
+    evicted_windows: u64,
 }
 
 /// Result of [`Detector::process_detailed`].
@@ -69,10 +83,12 @@ impl Detector {
         let window_secs = i64::try_from(config.suppression_window_secs).unwrap_or(i64::MAX);
         let detector = Detector {
             catalog,
+            routing: Routing::Routed,
             alerts: AlertBook::default(),
             window_nanos: window_secs.saturating_mul(NANOS_PER_SECOND).max(1),
             watermark_unix_nano: i64::MIN,
             processed_events: 0,
+            evicted_windows: 0,
         };
         (detector, report)
     }
@@ -90,19 +106,52 @@ impl Detector {
     pub fn process_detailed(&mut self, event: &Event) -> Processed {
         let time = event.time_unix_nano;
         let time_secs = time.div_euclid(NANOS_PER_SECOND);
-        let sigma_event = SigmaEvent::new(map_event(event));
+        let sigma_event = SigmaEvent::from_event(event);
 
         let engine = &mut self.catalog.engine;
         let rules = &self.catalog.rules;
-        let admitted: Vec<EvaluationResult> = engine
-            .evaluate(&sigma_event)
-            .into_iter()
-            .filter(|result| {
-                rule_of(rules, result)
-                    .is_some_and(|rule| sigma_event.logsource().admits(&rule.logsource))
-            })
-            .collect();
-        let results = engine.process_with_detections(&sigma_event, admitted, time_secs);
+        let candidates = match self.routing {
+            Routing::Routed => {
+                let mut found = Vec::new();
+                for route in &self.catalog.routes {
+                    if sigma_event.logsource().admits(&route.logsource) {
+                        found.extend(route.engine.evaluate(&sigma_event));
+                    }
+                }
+                found
+            }
+            Routing::Naive => engine
+                .engine()
+                .rules()
+                .iter()
+                .filter_map(|rule| rsigma_eval::evaluate_rule(rule, &sigma_event))
+                .collect(),
+        };
+        // Matches of rules no correlation references skip the correlation engine
+        // (it looks each match's rule up by a linear search).
+        let mut results: Vec<EvaluationResult> = Vec::with_capacity(candidates.len());
+        let mut correlated: Vec<EvaluationResult> = Vec::new();
+        for result in candidates {
+            match rule_of(rules, &result) {
+                Some(rule) if sigma_event.logsource().admits(&rule.logsource) => {
+                    if rule.correlated {
+                        correlated.push(result);
+                    } else {
+                        results.push(result);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !correlated.is_empty() {
+            let before = engine.state_count();
+            results.extend(engine.process_with_detections(&sigma_event, correlated, time_secs));
+            // At the cap the engine evicts before adding (at most a few new windows).
+            let after = engine.state_count();
+            if after < before {
+                self.evicted_windows += (before - after) as u64;
+            }
+        }
 
         let mut alerts: Vec<Alert> = Vec::new();
         let mut matched_rule_ids: Vec<String> = Vec::new();
@@ -110,6 +159,11 @@ impl Detector {
             let Some(rule) = rule_of(rules, result) else {
                 continue;
             };
+            if let ResultBody::Correlation(body) = &result.body
+                && !rule.passes_recheck(body.aggregated_value)
+            {
+                continue;
+            }
             if !matched_rule_ids.contains(&rule.id) {
                 matched_rule_ids.push(rule.id.clone());
             }
@@ -134,6 +188,12 @@ impl Detector {
         }
     }
 
+    /// Chooses how candidate rules are picked (see [`Routing`]); results are
+    /// the same either way.
+    pub fn set_routing(&mut self, routing: Routing) {
+        self.routing = routing;
+    }
+
     /// Drops correlation windows and open alerts that can no longer change: those
     /// older than the latest event time seen minus one hour of grace (for backlogs
     /// shipped late). [`Self::process`] calls this periodically.
@@ -144,10 +204,58 @@ impl Detector {
         let now = self
             .watermark_unix_nano
             .saturating_sub(EVICTION_GRACE_NANOS);
+        let before = self.catalog.engine.state_count();
         self.catalog
             .engine
             .evict_expired(now.div_euclid(NANOS_PER_SECOND));
+        let after = self.catalog.engine.state_count();
+        self.evicted_windows += before.saturating_sub(after) as u64;
         self.alerts.evict(now, self.window_nanos);
+    }
+
+    /// Correlation windows currently kept (correlation × group).
+    pub fn correlation_windows(&self) -> usize {
+        self.catalog.engine.state_count()
+    }
+
+    /// Correlation windows dropped so far: expired (older than the latest event
+    /// time minus the grace) or evicted at [`crate::catalog::MAX_CORRELATION_WINDOWS`].
+    pub fn evicted_windows(&self) -> u64 {
+        self.evicted_windows
+    }
+
+    /// Hands this detector's state over to `next`, a detector built from a
+    /// newer rule set (hot reload): the windows of every correlation whose
+    /// definition is unchanged ([`crate::catalog::RuleMeta::fingerprint`]), the
+    /// open alerts, the latest event time and the routing mode. Windows of new,
+    /// changed or removed correlations start empty. Returns how many
+    /// correlations kept their windows.
+    pub fn hand_over(&self, next: &mut Detector) -> usize {
+        let mut state = self.catalog.engine.export_state();
+        let unchanged = |id: &String| {
+            matches!(
+                (self.catalog.rules.get(id), next.catalog.rules.get(id)),
+                (Some(old), Some(new)) if old.fingerprint == new.fingerprint
+            )
+        };
+        state.windows.retain(|id, _| unchanged(id));
+        state.last_alert.retain(|id, _| unchanged(id));
+        state.event_buffers.retain(|id, _| unchanged(id));
+        state.event_ref_buffers.retain(|id, _| unchanged(id));
+        let kept = next
+            .catalog
+            .rules
+            .values()
+            .filter(|meta| meta.kind == crate::catalog::RuleKind::Correlation)
+            .filter(|meta| unchanged(&meta.id))
+            .count();
+        next.catalog.engine.import_state(state);
+        next.alerts = self.alerts.clone();
+        next.watermark_unix_nano = next.watermark_unix_nano.max(self.watermark_unix_nano);
+        next.processed_events = self.processed_events;
+        next.evicted_windows = self.evicted_windows;
+        next.routing = self.routing;
+        kept
     }
 
     /// Forgets all correlation windows and open alerts; the rules stay loaded.
@@ -216,7 +324,7 @@ fn rule_of<'a>(
 fn make_hit<'a>(
     rule: &'a RuleMeta,
     result: &EvaluationResult,
-    event: &'a SigmaEvent,
+    event: &'a SigmaEvent<'a>,
     time_unix_nano: i64,
 ) -> Option<Hit<'a>> {
     match &result.body {

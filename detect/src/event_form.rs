@@ -73,6 +73,9 @@ fn parse_duration_text(text: &str) -> Result<f64, DetectError> {
 pub struct EventForm {
     /// Offset from the test start (default 0).
     pub at: Option<Offset>,
+    /// Absolute event time in unix nanoseconds, as `shaobing-agent replay` prints
+    /// it; when set, it replaces the test start (`at` is still added).
+    pub time_unix_nano: Option<i64>,
     /// Emit this event this many times (default 1).
     pub repeat: Option<u32>,
     /// Spacing of repeated events (default 1s).
@@ -219,6 +222,156 @@ pub fn parse_event_yaml(text: &str) -> Result<Event, DetectError> {
         .ok_or_else(|| DetectError::EventForm("event has `repeat: 0`".to_string()))
 }
 
+/// Reads one event JSON line (the form `shaobing-agent replay` and
+/// [`event_json`] write; the YAML test form is accepted too). Events without
+/// `event_id` get `line-<n>` from `line_number`; a missing host name or agent id
+/// stays empty (unlike the test form's defaults).
+pub fn parse_event_line(text: &str, line_number: usize) -> Result<Event, DetectError> {
+    let form: EventForm = match serde_json::from_str(text) {
+        Ok(form) => form,
+        Err(json_error) => serde_norway::from_str(text)
+            .map_err(|_| DetectError::EventForm(json_error.to_string()))?,
+    };
+    let mut event = form
+        .expand(BASE_TIME_UNIX_NANO, 0)?
+        .pop()
+        .ok_or_else(|| DetectError::EventForm("event has `repeat: 0`".to_string()))?;
+    if form.event_id.is_none() {
+        event.event_id = format!("line-{line_number}");
+    }
+    // No test defaults here: a line without a host has none.
+    if let Some(host) = event.host.as_mut() {
+        if form.hostname.is_none() {
+            host.hostname.clear();
+        }
+        if form.agent_id.is_none() {
+            host.agent_id.clear();
+        }
+    }
+    Ok(event)
+}
+
+/// The JSON line form of an event (inverse of [`parse_event_line`]): absolute
+/// time, host, source, raw line and the body with stable enum names; empty and
+/// zero fields are left out.
+pub fn event_json(event: &Event) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
+        let empty = match &value {
+            Value::String(s) => s.is_empty(),
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::Array(items) => items.is_empty(),
+            Value::Object(items) => items.is_empty(),
+            Value::Null => true,
+            Value::Bool(_) => false,
+        };
+        if !empty {
+            map.insert(key.to_string(), value);
+        }
+    }
+    let mut out = Map::new();
+    put(&mut out, "time_unix_nano", json!(event.time_unix_nano));
+    put(&mut out, "event_id", json!(event.event_id));
+    if let Some(host) = &event.host {
+        put(&mut out, "hostname", json!(host.hostname));
+        put(&mut out, "agent_id", json!(host.agent_id));
+    }
+    put(&mut out, "source", json!(event.source));
+    put(&mut out, "raw", json!(event.raw));
+    let mut body = Map::new();
+    let kind = match &event.body {
+        Some(Body::Login(l)) => {
+            put(&mut body, "action", json!(l.action().name()));
+            put(&mut body, "outcome", json!(l.outcome().name()));
+            put(&mut body, "user", json!(l.user));
+            put(&mut body, "target_user", json!(l.target_user));
+            put(&mut body, "source_ip", json!(l.source_ip));
+            put(&mut body, "source_port", json!(l.source_port));
+            put(&mut body, "auth_method", json!(l.auth_method));
+            put(&mut body, "service", json!(l.service));
+            put(&mut body, "tty", json!(l.tty));
+            put(&mut body, "command", json!(l.command));
+            put(&mut body, "pid", json!(l.pid));
+            put(&mut body, "group", json!(l.group));
+            "login"
+        }
+        Some(Body::File(f)) => {
+            put(&mut body, "op", json!(f.op().name()));
+            put(&mut body, "path", json!(f.path));
+            put(&mut body, "old_path", json!(f.old_path));
+            put(&mut body, "size", json!(f.size));
+            put(&mut body, "mode", json!(f.mode));
+            put(&mut body, "uid", json!(f.uid));
+            put(&mut body, "gid", json!(f.gid));
+            put(&mut body, "owner", json!(f.owner));
+            put(&mut body, "hash_before", json!(f.hash_before));
+            put(&mut body, "hash_after", json!(f.hash_after));
+            put(&mut body, "watched_root", json!(f.watched_root));
+            put(&mut body, "pid", json!(f.pid));
+            put(&mut body, "exe", json!(f.exe));
+            put(&mut body, "cmdline", json!(f.cmdline));
+            put(&mut body, "content_sample", json!(f.content_sample));
+            "file"
+        }
+        Some(Body::Network(n)) => {
+            put(&mut body, "action", json!(n.action().name()));
+            put(&mut body, "transport", json!(n.transport));
+            put(&mut body, "src_ip", json!(n.src_ip));
+            put(&mut body, "src_port", json!(n.src_port));
+            put(&mut body, "dst_ip", json!(n.dst_ip));
+            put(&mut body, "dst_port", json!(n.dst_port));
+            put(&mut body, "direction", json!(n.direction().name()));
+            put(&mut body, "bytes", json!(n.bytes));
+            put(&mut body, "packets", json!(n.packets));
+            put(&mut body, "duration_ms", json!(n.duration_ms));
+            put(&mut body, "dns_query", json!(n.dns_query));
+            put(&mut body, "dns_type", json!(n.dns_type));
+            put(&mut body, "dns_answers", json!(n.dns_answers));
+            put(&mut body, "dns_rcode", json!(n.dns_rcode));
+            put(&mut body, "pid", json!(n.pid));
+            put(&mut body, "exe", json!(n.exe));
+            put(&mut body, "user", json!(n.user));
+            "network"
+        }
+        Some(Body::Process(p)) => {
+            put(&mut body, "pid", json!(p.pid));
+            put(&mut body, "ppid", json!(p.ppid));
+            put(&mut body, "exe", json!(p.exe));
+            put(&mut body, "cmdline", json!(p.cmdline));
+            put(&mut body, "user", json!(p.user));
+            put(&mut body, "uid", json!(p.uid));
+            put(&mut body, "cwd", json!(p.cwd));
+            put(&mut body, "parent_exe", json!(p.parent_exe));
+            "process"
+        }
+        Some(Body::Check(c)) => {
+            put(&mut body, "check_id", json!(c.check_id));
+            put(&mut body, "title", json!(c.title));
+            put(&mut body, "status", json!(c.status().name()));
+            put(&mut body, "observed", json!(c.observed));
+            put(&mut body, "expected", json!(c.expected));
+            "check"
+        }
+        Some(Body::Status(s)) => {
+            put(&mut body, "version", json!(s.version));
+            put(&mut body, "spool_depth", json!(s.spool_depth));
+            put(&mut body, "spool_bytes", json!(s.spool_bytes));
+            put(&mut body, "dropped_total", json!(s.dropped_total));
+            put(&mut body, "cpu_percent", json!(s.cpu_percent));
+            put(&mut body, "rss_bytes", json!(s.rss_bytes));
+            put(&mut body, "os", json!(s.os));
+            let counters: std::collections::BTreeMap<&String, &u64> = s.counters.iter().collect();
+            put(&mut body, "counters", json!(counters));
+            "status"
+        }
+        None => "",
+    };
+    if !kind.is_empty() {
+        out.insert(kind.to_string(), Value::Object(body));
+    }
+    Value::Object(out)
+}
+
 fn enum_value<T: Copy + Into<i32>>(
     name: &str,
     what: &str,
@@ -243,6 +396,7 @@ impl EventForm {
             .as_ref()
             .map_or(Ok(1_000_000_000), Offset::nanos)?;
         let body = self.body()?;
+        let start_unix_nano = self.time_unix_nano.unwrap_or(start_unix_nano);
         let repeat = self.repeat.unwrap_or(1);
         let mut events = Vec::with_capacity(repeat as usize);
         for n in 0..repeat {
@@ -427,6 +581,26 @@ mod tests {
         assert!(error.to_string().contains("unknown field"), "{error}");
         let error = parse_event_yaml("at: soon\nraw: x").unwrap_err();
         assert!(error.to_string().contains("not a duration"), "{error}");
+    }
+
+    #[test]
+    fn json_lines_round_trip_and_accept_replay_output() {
+        let event = parse_event_yaml(
+            "event_id: e-1\nraw: x\nnetwork: {action: dns_query, direction: outbound, dns_query: a.example, dns_answers: [192.0.2.1]}",
+        )
+        .unwrap();
+        let line = event_json(&event).to_string();
+        assert_eq!(parse_event_line(&line, 9).unwrap(), event);
+
+        // `shaobing-agent replay` prints empty strings and zeros, no event id.
+        let replayed = r#"{"time_unix_nano":1700000000000000000,"source":"auth_log","hostname":"web","raw":"r","login":{"action":"ssh_fail","outcome":"","user":"root","target_user":"","source_ip":"203.0.113.7","source_port":0,"auth_method":"","service":"sshd","tty":"","command":"","pid":0,"group":""}}"#;
+        let event = parse_event_line(replayed, 3).unwrap();
+        assert_eq!(event.time_unix_nano, 1_700_000_000_000_000_000);
+        assert_eq!(event.event_id, "line-3");
+        assert!(
+            matches!(event.body, Some(Body::Login(ref l)) if l.action() == LoginAction::SshFail)
+        );
+        assert!(parse_event_line("{\"bogus\": 1}", 1).is_err());
     }
 
     #[test]

@@ -58,6 +58,9 @@
 //! | check | `CheckId`, `CheckTitle`, `CheckStatus`, `Observed`, `Expected` | `check_id`, `title`, status name, `observed`, `expected` |
 //! | status | `AgentVersion`, `SpoolDepth`, `SpoolBytes`, `DroppedTotal`, `CpuPercent`, `RssBytes`, `Counters.<name>` | same names |
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use shaobing_wire::v1::{
     AgentStatus, CheckResult, Direction, Event, FileEvent, FileOp, LoginEvent, NetAction,
@@ -117,7 +120,13 @@ impl MappedEvent {
 
 /// A field of a mapped event as text (numbers in decimal, lists comma-joined).
 pub fn field_text(fields: &Map<String, Value>, name: &str) -> Option<String> {
-    match fields.get(name)? {
+    value_text(fields.get(name)?)
+}
+
+/// A field value as text (numbers in decimal, lists comma-joined); `None` for
+/// null and objects.
+pub fn value_text(value: &Value) -> Option<String> {
+    match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
@@ -134,7 +143,75 @@ pub fn field_text(fields: &Map<String, Value>, name: &str) -> Option<String> {
 
 /// Builds the flat Sigma view of a wire event.
 pub fn map_event(event: &Event) -> MappedEvent {
-    let mut fields = FieldWriter::default();
+    let (fields, logsource) = map_event_fields(event);
+    MappedEvent {
+        fields: fields
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_json()))
+            .collect(),
+        logsource,
+    }
+}
+
+/// A mapped field's value, borrowed from the wire event where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// Text.
+    Text(Cow<'a, str>),
+    /// A whole number.
+    Number(u64),
+    /// A fraction.
+    Float(f64),
+    /// A list of texts.
+    List(&'a [String]),
+    /// Named counters (`Counters.<name>`).
+    Counters(&'a HashMap<String, u64>),
+    /// Any JSON value (fields built outside the mapping, e.g. in tests).
+    Json(Value),
+}
+
+impl FieldValue<'_> {
+    /// The value as JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            FieldValue::Text(text) => Value::String(text.to_string()),
+            FieldValue::Number(n) => Value::from(*n),
+            FieldValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
+            FieldValue::List(items) => {
+                Value::Array(items.iter().map(|v| Value::String(v.clone())).collect())
+            }
+            FieldValue::Counters(counters) => Value::Object(
+                counters
+                    .iter()
+                    .map(|(name, value)| (name.clone(), Value::from(*value)))
+                    .collect(),
+            ),
+            FieldValue::Json(value) => value.clone(),
+        }
+    }
+
+    /// The value as text (numbers in decimal, lists comma-joined), if it has one.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            FieldValue::Text(text) => Some(text.to_string()),
+            FieldValue::Number(n) => Some(n.to_string()),
+            FieldValue::Float(f) => Some(f.to_string()),
+            FieldValue::List(items) => Some(items.join(",")),
+            FieldValue::Counters(_) => None,
+            FieldValue::Json(value) => value_text(value),
+        }
+    }
+}
+
+/// The same mapping as [`map_event`], as a list of `(field, value)` in mapping
+/// order with static names: what the detector evaluates (no key allocations,
+/// and a short list is faster to scan than a map is to search).
+pub fn map_event_fields(event: &Event) -> (Vec<(&'static str, FieldValue<'_>)>, EventLogSource) {
+    let mut fields = FieldWriter {
+        fields: Vec::with_capacity(24),
+    };
     fields.text("EventId", &event.event_id);
     fields.text("event_id", &event.event_id);
     if let Some(host) = &event.host {
@@ -156,13 +233,10 @@ pub fn map_event(event: &Event) -> MappedEvent {
             ..EventLogSource::default()
         },
     };
-    MappedEvent {
-        fields: fields.map,
-        logsource,
-    }
+    (fields.fields, logsource)
 }
 
-fn map_login(login: &LoginEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_login<'a>(login: &'a LoginEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("Action", login.action().name());
     fields.text("Outcome", login.outcome().name());
     fields.text("User", &login.user);
@@ -198,7 +272,7 @@ fn is_plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn map_file(file: &FileEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_file<'a>(file: &'a FileEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     let op = file.op();
     fields.text("TargetFilename", &file.path);
     fields.text("OldFilename", &file.old_path);
@@ -210,7 +284,7 @@ fn map_file(file: &FileEvent, fields: &mut FieldWriter) -> EventLogSource {
     fields.number("Uid", u64::from(file.uid));
     fields.number("Gid", u64::from(file.gid));
     if file.mode != 0 {
-        fields.text("FileMode", &format!("{:04o}", file.mode & 0o7777));
+        fields.owned("FileMode", format!("{:04o}", file.mode & 0o7777));
     }
     fields.number("FileSize", file.size);
     fields.text("Image", &file.exe);
@@ -233,7 +307,7 @@ fn map_file(file: &FileEvent, fields: &mut FieldWriter) -> EventLogSource {
     }
 }
 
-fn map_network(network: &NetworkEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_network<'a>(network: &'a NetworkEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     let action = network.action();
     fields.text("Action", action.name());
     fields.text("Direction", network.direction().name());
@@ -283,7 +357,7 @@ fn map_network(network: &NetworkEvent, fields: &mut FieldWriter) -> EventLogSour
     }
 }
 
-fn map_process(process: &ProcessEvent, fields: &mut FieldWriter) -> EventLogSource {
+fn map_process<'a>(process: &'a ProcessEvent, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("Image", &process.exe);
     fields.text("CommandLine", &process.cmdline);
     fields.text("ParentImage", &process.parent_exe);
@@ -299,7 +373,7 @@ fn map_process(process: &ProcessEvent, fields: &mut FieldWriter) -> EventLogSour
     }
 }
 
-fn map_check(check: &CheckResult, fields: &mut FieldWriter) -> EventLogSource {
+fn map_check<'a>(check: &'a CheckResult, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("CheckId", &check.check_id);
     fields.text("CheckTitle", &check.title);
     fields.text("CheckStatus", check.status().name());
@@ -312,27 +386,22 @@ fn map_check(check: &CheckResult, fields: &mut FieldWriter) -> EventLogSource {
     }
 }
 
-fn map_status(status: &AgentStatus, fields: &mut FieldWriter) -> EventLogSource {
+fn map_status<'a>(status: &'a AgentStatus, fields: &mut FieldWriter<'a>) -> EventLogSource {
     fields.text("AgentVersion", &status.version);
     fields.number("SpoolDepth", status.spool_depth);
     fields.number("SpoolBytes", status.spool_bytes);
     fields.number("DroppedTotal", status.dropped_total);
-    if let Some(cpu) = serde_json::Number::from_f64(status.cpu_percent) {
+    if status.cpu_percent.is_finite() {
         fields
-            .map
-            .insert("CpuPercent".to_string(), Value::Number(cpu));
+            .fields
+            .push(("CpuPercent", FieldValue::Float(status.cpu_percent)));
     }
     fields.number("RssBytes", status.rss_bytes);
     fields.text("Os", &status.os);
     if !status.counters.is_empty() {
-        let counters: Map<String, Value> = status
-            .counters
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::from(*value)))
-            .collect();
         fields
-            .map
-            .insert("Counters".to_string(), Value::Object(counters));
+            .fields
+            .push(("Counters", FieldValue::Counters(&status.counters)));
     }
     EventLogSource {
         product: PRODUCT_SHAOBING,
@@ -341,36 +410,42 @@ fn map_status(status: &AgentStatus, fields: &mut FieldWriter) -> EventLogSource 
     }
 }
 
-/// Writes fields, leaving out empty strings and unset numbers.
-#[derive(Default)]
-struct FieldWriter {
-    map: Map<String, Value>,
+/// Writes fields, leaving out empty strings and unset numbers. Each name is
+/// written at most once per event (the mapping functions above guarantee it).
+struct FieldWriter<'a> {
+    fields: Vec<(&'static str, FieldValue<'a>)>,
 }
 
-impl FieldWriter {
-    fn text(&mut self, name: &str, value: &str) {
+impl<'a> FieldWriter<'a> {
+    fn text(&mut self, name: &'static str, value: &'a str) {
         if !value.is_empty() {
-            self.map
-                .insert(name.to_string(), Value::String(value.to_string()));
+            self.fields
+                .push((name, FieldValue::Text(Cow::Borrowed(value))));
+        }
+    }
+
+    fn owned(&mut self, name: &'static str, value: String) {
+        if !value.is_empty() {
+            self.fields
+                .push((name, FieldValue::Text(Cow::Owned(value))));
         }
     }
 
     /// A number where zero is meaningful (uid 0 is root).
-    fn number(&mut self, name: &str, value: u64) {
-        self.map.insert(name.to_string(), Value::from(value));
+    fn number(&mut self, name: &'static str, value: u64) {
+        self.fields.push((name, FieldValue::Number(value)));
     }
 
     /// A number where zero means "not known" (port, pid).
-    fn nonzero(&mut self, name: &str, value: u64) {
+    fn nonzero(&mut self, name: &'static str, value: u64) {
         if value != 0 {
             self.number(name, value);
         }
     }
 
-    fn list(&mut self, name: &str, values: &[String]) {
+    fn list(&mut self, name: &'static str, values: &'a [String]) {
         if !values.is_empty() {
-            let items = values.iter().map(|v| Value::String(v.clone())).collect();
-            self.map.insert(name.to_string(), Value::Array(items));
+            self.fields.push((name, FieldValue::List(values)));
         }
     }
 }

@@ -11,7 +11,9 @@
 //! - [`sigma_event`]: the rsigma `Event` view of it (keyword rules see only the log line).
 //! - [`catalog`]: loads rules (rejecting broken ones individually), expands
 //!   `|expand` list placeholders ([`placeholders`]), the 等保 clause map ([`mlps`]).
-//! - [`detector`]: [`Detector`] — evaluation, correlation windows, snapshots.
+//! - [`route`]: detection rules grouped by logsource, one engine each.
+//! - [`detector`]: [`Detector`] — evaluation, correlation windows, snapshots,
+//!   hand-over of state to a reloaded rule set.
 //! - [`alert`]: [`Alert`] and suppression (one growing alert per attack window).
 //! - [`event_form`] and [`rule_test`]: the YAML event form and the rule-test runner
 //!   behind `shaobing-collector rules test`.
@@ -53,13 +55,14 @@ pub mod event_form;
 pub mod fields;
 pub mod mlps;
 pub mod placeholders;
+pub mod route;
 pub mod rule_test;
 pub mod sigma_event;
 
 use std::collections::BTreeMap;
 
 pub use alert::{Alert, time_ordered_id};
-pub use detector::Detector;
+pub use detector::{Detector, Routing};
 pub use error::{DetectError, RuleError};
 pub use rule_test::{CaseOutcome, TestOutcome, run_rule_tests};
 

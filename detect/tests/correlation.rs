@@ -321,8 +321,16 @@ fn eviction_drops_state_well_behind_the_latest_event() {
     let mut detector = detector();
     brute_force_alerts(&mut detector, &failures_at(&[0, 1, 2], "203.0.113.7"));
     // Two hours later (beyond the one-hour grace) the old window is gone.
+    assert_eq!(detector.correlation_windows(), 1);
     brute_force_alerts(&mut detector, &[failure(50, 7200, "198.51.100.1")]);
+    assert_eq!(detector.evicted_windows(), 0);
     detector.evict_expired();
+    assert_eq!(
+        detector.evicted_windows(),
+        1,
+        "the window of 203.0.113.7 expired"
+    );
+    assert_eq!(detector.correlation_windows(), 1);
     assert_eq!(
         detector.open_alerts(),
         1,

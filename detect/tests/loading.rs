@@ -352,3 +352,41 @@ fn mlps_clauses_and_rule_listing() {
     assert_eq!(info.kind, "detection");
     assert_eq!(info.origin, "login/r1.yml");
 }
+
+#[test]
+fn sigma_filters_tune_rules_in_both_routing_modes() {
+    let rule = detection(
+        "00000000-0000-4000-8000-00000000aa01",
+        "{product: linux, service: auth}",
+        "{Action: ssh_fail}",
+    );
+    let filter = "title: Jump host is expected to fail\nid: 00000000-0000-4000-8000-00000000ff01\nlogsource: {product: linux, service: auth}\nfilter:\n    rules:\n        - 00000000-0000-4000-8000-00000000aa01\n    selection:\n        SourceIp: 10.0.0.1\n    condition: not selection\n";
+    for routing in [
+        shaobing_detect::Routing::Routed,
+        shaobing_detect::Routing::Naive,
+    ] {
+        let (mut detector, report) = load(vec![
+            source("rule.yml", &rule),
+            source("filter.yml", filter),
+        ]);
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert_eq!(report.filter_rules, 1);
+        detector.set_routing(routing);
+        assert!(
+            rule_ids_for(
+                &mut detector,
+                "login: {action: ssh_fail, source_ip: 10.0.0.1}"
+            )
+            .is_empty(),
+            "{routing:?}: the filtered address raises nothing"
+        );
+        assert_eq!(
+            rule_ids_for(
+                &mut detector,
+                "login: {action: ssh_fail, source_ip: 203.0.113.7}"
+            ),
+            vec!["00000000-0000-4000-8000-00000000aa01"],
+            "{routing:?}"
+        );
+    }
+}
