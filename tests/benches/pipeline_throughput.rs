@@ -1,7 +1,8 @@
 //! End-to-end throughput and latency: N real agents → mutual TLS → collector
 //! (detection on) → ClickHouse, all on this machine. Lines are appended to the
 //! agents' auth logs at an offered rate, in chunks; prints the sustained
-//! events/s (first line written → last event stored) and the p50/p99 latency
+//! events/s (first line written → last event stored; with a paced rate it
+//! cannot exceed that rate, so `SB_BENCH_RATE=0` measures the ceiling) and the p50/p99 latency
 //! from a chunk being written to the log until all of it is queryable in
 //! ClickHouse (parse, spool, ship, detect and insert: an upper bound of the
 //! spool → store latency).
