@@ -149,6 +149,8 @@ pub struct Collector {
     pub data_port: u16,
     pub enroll_port: u16,
     pub clickhouse_database: Option<String>,
+    /// Where the collector serves Prometheus metrics (`--metrics-listen`).
+    pub metrics_port: u16,
     pub daemon: Daemon,
 }
 
@@ -185,6 +187,7 @@ impl Collector {
         data_port: u16,
         enroll_port: u16,
     ) -> anyhow::Result<Self> {
+        let metrics_port = free_port();
         let mut cmd = Command::new(bin("shaobing-collector")?);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -193,6 +196,8 @@ impl Collector {
             .arg(format!("{host}:{data_port}"))
             .arg("--enroll-listen")
             .arg(format!("{host}:{enroll_port}"))
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--rules")
             .arg(repo_root().join("rules"))
             .env("RUST_LOG", "info");
@@ -221,8 +226,29 @@ impl Collector {
             data_port,
             enroll_port,
             clickhouse_database: clickhouse_database.map(str::to_string),
+            metrics_port,
             daemon,
         })
+    }
+
+    /// The value of the counter `shaobing_rejects_total{reason="REASON"}`
+    /// scraped from the collector's `/metrics` (0 when absent).
+    pub fn rejects(&self, reason: &str) -> anyhow::Result<u64> {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                &format!("http://127.0.0.1:{}/metrics", self.metrics_port),
+            ])
+            .output()
+            .context("running curl")?;
+        if !out.status.success() {
+            bail!("metrics endpoint did not answer");
+        }
+        let prefix = format!("shaobing_rejects_total{{reason=\"{reason}\"}} ");
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).and_then(|n| n.trim().parse().ok()))
+            .unwrap_or(0))
     }
 
     pub fn ca_cert(&self) -> PathBuf {

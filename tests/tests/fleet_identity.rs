@@ -67,6 +67,10 @@ fn revoked_agent_is_refused_from_its_next_connection() {
         "reconnect refused:\n{}",
         collector.daemon.log_text()
     );
+    assert!(
+        collector.rejects("revoked_certificate").unwrap() >= 1,
+        "revoked refusal counted in /metrics"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let n = collector.count_events(&["--kind", "login"]).unwrap();
     assert_eq!(n, 2, "nothing from a revoked agent is stored");
@@ -118,6 +122,10 @@ fn expired_certificate_is_refused_and_near_expiry_is_renewed() {
         refused.is_some(),
         "expired refused:\n{}",
         collector.daemon.log_text()
+    );
+    assert!(
+        collector.rejects("tls_handshake").unwrap() >= 1,
+        "expired refusal counted in /metrics"
     );
     assert_eq!(collector.count_events(&["--kind", "login"]).unwrap(), 0);
     drop(agent);

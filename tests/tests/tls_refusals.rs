@@ -84,6 +84,10 @@ fn data_port_refuses_missing_and_foreign_certificates() {
         "refusals logged:\n{}",
         collector.daemon.log_text()
     );
+    assert!(
+        collector.rejects("tls_handshake").unwrap() >= 2,
+        "refusals counted in /metrics"
+    );
 
     // A properly enrolled agent still gets through afterwards.
     let agent = Agent::configure(&dir.path().join("agent"), collector.data_port).unwrap();
