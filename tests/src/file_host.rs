@@ -228,27 +228,13 @@ pub fn configure_fim_agent(
     collector_port: u16,
     file_section: &str,
 ) -> anyhow::Result<Agent> {
-    std::fs::create_dir_all(dir)?;
-    let auth_log = dir.join("auth.log");
-    std::fs::write(&auth_log, b"")?;
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "collectors = [\"https://127.0.0.1:{collector_port}\"]\n\
-             data_dir = \"{}\"\nheartbeat_secs = 1\nbatch_max_delay_ms = 100\n\
-             [login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n\
-             [network]\nenabled = false\n[file]\n{file_section}\n",
-            dir.join("data").display(),
-            auth_log.display()
-        ),
-    )?;
-    Ok(Agent {
-        dir: dir.to_path_buf(),
-        config,
-        auth_log,
-        daemon: None,
-    })
+    Agent::configure_sections(
+        dir,
+        &format!("https://127.0.0.1:{collector_port}"),
+        "",
+        "enabled = false",
+        file_section,
+    )
 }
 
 /// Columns of a stored file event, all as strings.

@@ -317,6 +317,20 @@ impl Agent {
 
     /// Like [`Agent::configure_with`], shipping to the data-port URL `collector`.
     pub fn configure_url(dir: &Path, collector: &str, extra: &str) -> anyhow::Result<Self> {
+        Self::configure_sections(dir, collector, extra, "enabled = false", "enabled = false")
+    }
+
+    /// Writes a config shipping to `collector` (a data-port URL) with `extra`
+    /// top-level keys (heartbeats every second and 100 ms batches unless `extra`
+    /// sets them), login capture following an empty `auth.log` in `dir`, and the
+    /// given `[network]` and `[file]` section bodies.
+    pub fn configure_sections(
+        dir: &Path,
+        collector: &str,
+        extra: &str,
+        network_section: &str,
+        file_section: &str,
+    ) -> anyhow::Result<Self> {
         let mut extra = extra.to_string();
         for (key, default) in [("heartbeat_secs", "1"), ("batch_max_delay_ms", "100")] {
             if !extra.contains(key) {
@@ -333,7 +347,7 @@ impl Agent {
                 "collectors = [\"{collector}\"]\n\
                  data_dir = \"{}\"\n{extra}\n\
                  [login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n\
-                 [network]\nenabled = false\n[file]\nenabled = false\n",
+                 [network]\n{network_section}\n[file]\n{file_section}\n",
                 dir.join("data").display(),
                 auth_log.display()
             ),

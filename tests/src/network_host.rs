@@ -326,30 +326,13 @@ pub fn configure_network_agent(
     interface: &str,
     network_extra: &str,
 ) -> anyhow::Result<Agent> {
-    std::fs::create_dir_all(dir)?;
-    let auth_log = dir.join("auth.log");
-    std::fs::write(&auth_log, b"")?;
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "collectors = [\"{collector_url}\"]\n\
-             data_dir = \"{}\"\n\
-             heartbeat_secs = 1\n\
-             batch_max_delay_ms = 100\n\
-             [login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n\
-             [network]\ninterfaces = [\"{interface}\"]\nlistener_poll_secs = 1\n{network_extra}\n\
-             [file]\nenabled = false\n",
-            dir.join("data").display(),
-            auth_log.display()
-        ),
-    )?;
-    Ok(Agent {
-        dir: dir.to_path_buf(),
-        config,
-        auth_log,
-        daemon: None,
-    })
+    Agent::configure_sections(
+        dir,
+        collector_url,
+        "",
+        &format!("interfaces = [\"{interface}\"]\nlistener_poll_secs = 1\n{network_extra}"),
+        "enabled = false",
+    )
 }
 
 /// The first entry (comments and blank lines skipped) of `rules/lists/<name>.txt`.
