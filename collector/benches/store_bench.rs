@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use shaobing_collector::store::{
     AlertGroup, AlertQuery, AlertStatus, BatchWrite, ClickHouseOptions, EventGroup, EventQuery,
-    FieldFilter, Store,
+    FieldFilter, Store, WireCompression,
 };
 use shaobing_detect::Alert;
 use shaobing_wire::v1::event::Body;
@@ -184,6 +184,14 @@ fn make_call(rng: &mut Rng, agents: usize, call: u64, from: i64, to: i64) -> Cal
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
+}
+
+/// `SHAOBING_BENCH_COMPRESSION`: `lz4` (default) or `none`.
+fn compression() -> WireCompression {
+    match std::env::var("SHAOBING_BENCH_COMPRESSION").as_deref() {
+        Ok("none") => WireCompression::None,
+        _ => WireCompression::Lz4,
+    }
 }
 
 /// `SHAOBING_BENCH_LANES`: concurrent `write_batches` calls per step (default 1).
@@ -412,7 +420,11 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = Store::open_clickhouse_with(&url, &ClickHouseOptions::database(&database))
+        let options = ClickHouseOptions {
+            compression: compression(),
+            ..ClickHouseOptions::database(&database)
+        };
+        let store = Store::open_clickhouse_with(&url, &options)
             .await
             .map_err(|e| format!("open ClickHouse at {url}: {e}"))?;
         if let Some(ch) = store.as_clickhouse() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::cli::{Lang, write_alert_table};
 use crate::pki::{Pki, TokenStore};
 use crate::server::{ServeConfig, start};
-use crate::store::{AlertQuery, AlertRecord};
+use crate::store::{AlertQuery, AlertRecord, StoreConfig};
 
 /// The attacker's address in the demo (TEST-NET-3, RFC 5737: never routed).
 pub const ATTACKER_IP: &str = "203.0.113.45";
@@ -141,8 +141,8 @@ pub async fn run(
         enroll_listen: "127.0.0.1:0"
             .parse()
             .map_err(|_| DemoError::NoAlert(Duration::ZERO))?,
-        clickhouse_url: None,
-        clickhouse_database: String::new(),
+        store: StoreConfig::embedded(collector_dir.join("shaobing.db")),
+        retention: Default::default(),
         rule_dirs,
         metrics_listen: None,
         fleet: Default::default(),

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod pki;
+pub mod retention;
 pub mod rules;
 pub mod rules_reload;
 pub mod server;

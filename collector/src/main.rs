@@ -10,7 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use shaobing_collector::cli::{self, Lang};
 use shaobing_collector::pki::{Pki, RevocationList, TokenStore};
 use shaobing_collector::server::{ServeConfig, open_store, start};
-use shaobing_collector::store::{AlertQuery, EventQuery, FieldFilter};
+use shaobing_collector::store::{
+    AlertQuery, ClickHouseOptions, ClickHouseTarget, EventQuery, FieldFilter, RetentionPolicy,
+    StoreConfig, WireCompression,
+};
 use shaobing_collector::{demo, rules};
 
 #[derive(Parser)]
@@ -48,6 +51,53 @@ struct StoreArgs {
     /// ClickHouse database.
     #[arg(long, env = "SHAOBING_CLICKHOUSE_DATABASE", default_value = "shaobing")]
     clickhouse_database: String,
+    /// ClickHouse cluster (from the servers' `remote_servers`): replicated tables behind
+    /// Distributed tables, DDL ON CLUSTER. See deploy/clickhouse/cluster/README.md.
+    #[arg(long, env = "SHAOBING_CLICKHOUSE_CLUSTER")]
+    clickhouse_cluster: Option<String>,
+    /// Cluster only: replicas that must hold an insert before a batch is acknowledged.
+    #[arg(long, env = "SHAOBING_CLICKHOUSE_INSERT_QUORUM")]
+    clickhouse_insert_quorum: Option<u32>,
+    /// Compression between collector and ClickHouse: lz4 (across a network) or none (same host).
+    #[arg(long, env = "SHAOBING_CLICKHOUSE_COMPRESSION", default_value = "lz4",
+          value_parser = ["lz4", "none"])]
+    clickhouse_compression: String,
+    /// Days events (and check results) are kept; 等保 asks for at least 186 (six months).
+    #[arg(long, env = "SHAOBING_RETENTION_EVENTS_DAYS", default_value_t = 186)]
+    retention_events_days: u32,
+    /// Days alerts and their triage are kept.
+    #[arg(long, env = "SHAOBING_RETENTION_ALERTS_DAYS", default_value_t = 1096)]
+    retention_alerts_days: u32,
+    /// Days the console's audit log is kept.
+    #[arg(long, env = "SHAOBING_RETENTION_AUDIT_DAYS", default_value_t = 1096)]
+    retention_audit_days: u32,
+}
+
+impl StoreArgs {
+    /// What store to open, from these arguments.
+    fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            clickhouse: self.clickhouse_url.as_ref().map(|url| ClickHouseTarget {
+                url: url.clone(),
+                options: ClickHouseOptions {
+                    cluster: self.clickhouse_cluster.clone(),
+                    insert_quorum: self.clickhouse_insert_quorum,
+                    compression: if self.clickhouse_compression == "none" {
+                        WireCompression::None
+                    } else {
+                        WireCompression::Lz4
+                    },
+                    ..ClickHouseOptions::database(&self.clickhouse_database)
+                },
+            }),
+            embedded_path: self.data_dir.join("shaobing.db"),
+            retention: RetentionPolicy {
+                events_days: self.retention_events_days,
+                alerts_days: self.retention_alerts_days,
+                audit_log_days: self.retention_audit_days,
+            },
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -84,6 +134,9 @@ enum Command {
         /// Serve the operator console (HTTPS) on this address, e.g. 0.0.0.0:8443.
         #[arg(long)]
         console_listen: Option<SocketAddr>,
+        /// Seconds between two retention runs (the first runs at start).
+        #[arg(long, default_value_t = 3600)]
+        retention_every_secs: u64,
     },
     /// List alerts.
     Alerts {
@@ -290,13 +343,23 @@ fn main() -> anyhow::Result<()> {
             metrics_listen,
             offline_after_secs,
             console_listen,
+            retention_every_secs,
         } => {
+            let store_config = store.store_config();
+            if !store_config.retention.meets_six_month_minimum() {
+                eprintln!(
+                    "警告：事件保留 {} 天，少于等保要求的 6 个月（186 天） / warning: events are kept {} days, less than the six months (186 days) 等保 asks for",
+                    store_config.retention.events_days, store_config.retention.events_days
+                );
+            }
             let config = ServeConfig {
                 data_dir: store.data_dir,
                 listen,
                 enroll_listen,
-                clickhouse_url: store.clickhouse_url,
-                clickhouse_database: store.clickhouse_database,
+                store: store_config,
+                retention: shaobing_collector::retention::RetentionSchedule {
+                    every: std::time::Duration::from_secs(retention_every_secs.max(1)),
+                },
                 rule_dirs: rule_dirs_or_default(rule_dirs),
                 metrics_listen,
                 fleet: shaobing_collector::fleet::FleetWatch {
@@ -438,8 +501,8 @@ fn serve_config_for(store: &StoreArgs) -> ServeConfig {
         data_dir: store.data_dir.clone(),
         listen: ([127, 0, 0, 1], 0).into(),
         enroll_listen: ([127, 0, 0, 1], 0).into(),
-        clickhouse_url: store.clickhouse_url.clone(),
-        clickhouse_database: store.clickhouse_database.clone(),
+        store: store.store_config(),
+        retention: Default::default(),
         rule_dirs: Vec::new(),
         metrics_listen: None,
         fleet: Default::default(),

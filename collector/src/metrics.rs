@@ -23,6 +23,14 @@ pub struct Metrics {
     /// Correlation windows dropped by the detector (expired or over its cap);
     /// refreshed with the detection state every 30 s.
     pub correlation_windows_evicted: AtomicU64,
+    /// Retention runs started (at start, then hourly).
+    pub retention_runs: AtomicU64,
+    /// Retention runs that failed (store unreachable, ...); retried at the next run.
+    pub retention_failures: AtomicU64,
+    /// Partitions (days or months) dropped by retention.
+    pub retention_partitions_dropped: AtomicU64,
+    /// Rows removed by retention.
+    pub retention_rows_removed: AtomicU64,
     rejects: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -60,6 +68,19 @@ impl Metrics {
             (
                 "shaobing_correlation_windows_evicted_total",
                 &self.correlation_windows_evicted,
+            ),
+            ("shaobing_retention_runs_total", &self.retention_runs),
+            (
+                "shaobing_retention_failures_total",
+                &self.retention_failures,
+            ),
+            (
+                "shaobing_retention_partitions_dropped_total",
+                &self.retention_partitions_dropped,
+            ),
+            (
+                "shaobing_retention_rows_removed_total",
+                &self.retention_rows_removed,
             ),
         ];
         for (name, value) in counters {

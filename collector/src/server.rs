@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pki::{Pki, RevocationList, TokenStore};
 use crate::rules::read_rule_dirs;
-use crate::store::Store;
+use crate::store::{Store, StoreConfig};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -23,8 +23,10 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub enroll_listen: SocketAddr,
-    pub clickhouse_url: Option<String>,
-    pub clickhouse_database: String,
+    /// ClickHouse or the embedded store, and the retention policy.
+    pub store: StoreConfig,
+    /// How often retention runs (see [`crate::retention`]).
+    pub retention: crate::retention::RetentionSchedule,
     pub rule_dirs: Vec<PathBuf>,
     /// Prometheus `GET /metrics` address (none = not served).
     pub metrics_listen: Option<SocketAddr>,
@@ -92,18 +94,7 @@ impl RunningCollector {
 
 /// Opens the store configured in `config`.
 pub async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
-    Ok(match &config.clickhouse_url {
-        Some(url) => Store::open_clickhouse(url, &config.clickhouse_database).await?,
-        None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|source| {
-                crate::pki::PkiError::Io {
-                    path: config.data_dir.clone(),
-                    source,
-                }
-            })?;
-            Store::open_embedded(&config.data_dir.join("shaobing.db")).await?
-        }
-    })
+    Ok(config.store.open().await?)
 }
 
 /// Loads rules and certificates, binds both ports and starts serving.
@@ -193,6 +184,11 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
         tracing::info!(%addr, "metrics endpoint listening");
     }
     tokio::spawn(crate::fleet::run(pipeline.store.clone(), config.fleet));
+    tokio::spawn(crate::retention::run(
+        pipeline.store.clone(),
+        metrics.clone(),
+        config.retention,
+    ));
     tokio::spawn(crate::detect_state::run(pipeline.clone(), state_path));
     tokio::spawn(crate::rules_reload::watch(
         pipeline.clone(),

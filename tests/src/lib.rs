@@ -179,6 +179,21 @@ impl Collector {
         )
     }
 
+    /// `serve` with extra command-line arguments (e.g. `--retention-events-days 7`).
+    pub fn serve_with_args(
+        dir: &Path,
+        clickhouse_database: Option<&str>,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        Self::spawn(
+            dir,
+            clickhouse_database,
+            "127.0.0.1",
+            (free_port(), free_port()),
+            args,
+        )
+    }
+
     /// `serve` on `host` with fixed ports (to restart a collector where its agents expect it).
     pub fn serve_on(
         dir: &Path,
@@ -186,6 +201,22 @@ impl Collector {
         host: &str,
         data_port: u16,
         enroll_port: u16,
+    ) -> anyhow::Result<Self> {
+        Self::spawn(
+            dir,
+            clickhouse_database,
+            host,
+            (data_port, enroll_port),
+            &[],
+        )
+    }
+
+    fn spawn(
+        dir: &Path,
+        clickhouse_database: Option<&str>,
+        host: &str,
+        (data_port, enroll_port): (u16, u16),
+        args: &[&str],
     ) -> anyhow::Result<Self> {
         let metrics_port = free_port();
         let mut cmd = Command::new(bin("shaobing-collector")?);
@@ -200,6 +231,7 @@ impl Collector {
             .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--rules")
             .arg(repo_root().join("rules"))
+            .args(args)
             .env("RUST_LOG", "info");
         if let Some(db) = clickhouse_database {
             cmd.arg("--clickhouse-url")
@@ -234,6 +266,12 @@ impl Collector {
     /// The value of the counter `shaobing_rejects_total{reason="REASON"}`
     /// scraped from the collector's `/metrics` (0 when absent).
     pub fn rejects(&self, reason: &str) -> anyhow::Result<u64> {
+        self.counter(&format!("shaobing_rejects_total{{reason=\"{reason}\"}}"))
+    }
+
+    /// The value of the counter `series` (a name with its labels, as printed) scraped from
+    /// the collector's `/metrics` (0 when absent).
+    pub fn counter(&self, series: &str) -> anyhow::Result<u64> {
         let out = Command::new("curl")
             .args([
                 "-sf",
@@ -244,7 +282,7 @@ impl Collector {
         if !out.status.success() {
             bail!("metrics endpoint did not answer");
         }
-        let prefix = format!("shaobing_rejects_total{{reason=\"{reason}\"}} ");
+        let prefix = format!("{series} ");
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix(&prefix).and_then(|n| n.trim().parse().ok()))

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::error::ConsoleResult;
 use super::state::ConsoleState;
-use crate::store::{AlertQuery, AlertStatus, MAX_QUERY_LIMIT};
+use crate::store::{AlertQuery, AlertStatus, MAX_QUERY_LIMIT, RetentionPolicy};
 
 /// Alerts of one clause.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -39,6 +39,10 @@ pub struct MlpsSummary {
     pub unmapped: u64,
     /// The period held more alerts than one query returns: figures cover the newest.
     pub truncated: bool,
+    /// How long the store keeps each table (等保 8.1.3.5 asks ≥ 6 months of audit records).
+    pub retention: RetentionPolicy,
+    /// Whether events are kept at least six months.
+    pub retention_meets_six_months: bool,
 }
 
 /// Summarises the last `days` days.
@@ -85,6 +89,8 @@ pub async fn summarise(state: &ConsoleState, days: u32, now_ns: i64) -> ConsoleR
             .collect(),
         unmapped,
         truncated: alerts.len() >= MAX_QUERY_LIMIT,
+        retention: *state.store.retention(),
+        retention_meets_six_months: state.store.retention().meets_six_month_minimum(),
     })
 }
 
@@ -136,6 +142,8 @@ mod tests {
             }],
             unmapped: 0,
             truncated: false,
+            retention: RetentionPolicy::default(),
+            retention_meets_six_months: true,
         };
         let csv = to_csv(&summary);
         assert!(csv.starts_with('\u{feff}'));

@@ -18,6 +18,7 @@
 //! partitions; the query API serves the CLI, the console and the 等保 reports.
 
 mod clickhouse;
+mod config;
 mod embedded;
 mod event_row;
 mod records;
@@ -34,8 +35,10 @@ pub use self::clickhouse::schema::{
 };
 pub use self::clickhouse::sql::{RecordedStatement, Statement, StatementId, StatementKind};
 pub use self::clickhouse::{
-    ClickHouseOptions, ClickHouseStore, ttl_statements as clickhouse_ttl_statements,
+    ClickHouseOptions, ClickHouseStore, WireCompression,
+    ttl_statements as clickhouse_ttl_statements,
 };
+pub use self::config::{ClickHouseTarget, StoreConfig};
 pub use self::embedded::EmbeddedStore;
 pub use self::records::{
     AgentRecord, AlertGroup, AlertQuery, AlertRecord, AlertStatus, AuditEntry, AuditQuery,

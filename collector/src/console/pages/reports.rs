@@ -52,8 +52,36 @@ pub async fn page(
         }
         body.push_str("</tbody></table>");
         let _ = write!(body, r#"<p class="muted">{} {}</p>"#, lang.pick("未映射等保条款的告警：", "Alerts without a clause:"), s.unmapped);
+        body.push_str(&retention_table(lang, &s));
         html::page(&ctx, "/reports", lang.pick("合规报表", "Compliance"), &body).into_response()
     }))
+}
+
+/// The store's retention settings, with whether events are kept the six months 等保 asks.
+fn retention_table(lang: super::super::i18n::Lang, s: &reports::MlpsSummary) -> String {
+    let days = |n: u32| format!("{n} {}", lang.pick("天", "days"));
+    let verdict = if s.retention_meets_six_months {
+        lang.pick(
+            "满足等保“审计记录保存不少于 6 个月”的要求",
+            "Meets 等保's six-month minimum for audit records",
+        )
+    } else {
+        lang.pick(
+            "不满足：事件保存少于 6 个月（186 天）",
+            "Does not meet: events kept less than six months (186 days)",
+        )
+    };
+    format!(
+        r#"<h2>{}</h2><table id="retention-table"><tbody><tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td>{}</td></tr></tbody></table><p class="muted" id="retention-verdict">{}</p>"#,
+        lang.pick("数据保留", "Data retention"),
+        lang.pick("事件", "Events"),
+        days(s.retention.events_days),
+        lang.pick("告警", "Alerts"),
+        days(s.retention.alerts_days),
+        lang.pick("审计日志", "Audit log"),
+        days(s.retention.audit_log_days),
+        verdict,
+    )
 }
 
 /// `GET /reports/export.csv`.

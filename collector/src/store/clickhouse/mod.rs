@@ -53,6 +53,10 @@ pub struct ClickHouseOptions {
     pub insert_quorum: Option<u32>,
     /// How long data is kept (`TTL` where the server has it; see `Store::apply_retention`).
     pub retention: RetentionPolicy,
+    /// Compression of the HTTP bodies exchanged with the server. `lz4` (default) for a
+    /// server across a network; `none` when it is on the same host, where compressing only
+    /// costs CPU on both sides (see `deploy/clickhouse/README.md`).
+    pub compression: WireCompression,
     /// Keeps every statement sent, for compatibility tests ([`ClickHouseStore::recorded`]).
     /// Never in production: the log grows without bound.
     #[serde(skip)]
@@ -66,9 +70,21 @@ impl Default for ClickHouseOptions {
             cluster: None,
             insert_quorum: None,
             retention: RetentionPolicy::default(),
+            compression: WireCompression::default(),
             record_statements: false,
         }
     }
+}
+
+/// Compression of the HTTP bodies sent to and received from ClickHouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireCompression {
+    /// LZ4 frames (ClickHouse's native compression).
+    #[default]
+    Lz4,
+    /// Plain bodies.
+    None,
 }
 
 impl ClickHouseOptions {
@@ -129,7 +145,11 @@ impl ClickHouseStore {
         let endpoint = Endpoint::parse(url);
         let mut server = Client::default()
             .with_url(&endpoint.url)
-            .with_validation(false);
+            .with_validation(false)
+            .with_compression(match options.compression {
+                WireCompression::Lz4 => clickhouse::Compression::Lz4,
+                WireCompression::None => clickhouse::Compression::None,
+            });
         if let Some(user) = &endpoint.user {
             server = server.with_user(user);
         }
