@@ -6,11 +6,11 @@
 //! code) → [`cli`] (operator commands over the store). [`pki`] owns the fleet
 //! CA, tokens and revocation, [`rules`] reads rule directories for `shaobing_detect`
 //! ([`rules_reload`] reloads them while serving), [`hunt`] runs detection over files,
-//! [`fleet`] raises alerts for agents that went silent, [`metrics`] counts and
-//! serves Prometheus text,
-//! [`server`] wires it all for `serve`, and [`demo`] runs the whole path
-//! locally. Still to come, each in its own module: `console/` (web UI + JSON
-//! API) and `reports/` (等保 2.0 compliance reports).
+//! [`fleet`] raises alerts for agents that went silent, [`retention`] drops
+//! expired data while serving, [`metrics`] counts and serves Prometheus text,
+//! [`console`] is the operators' web UI and JSON API, [`server`] wires it all
+//! for `serve`, and [`demo`] runs the whole path locally. Still to come, in its
+//! own module: `reports/` (等保 2.0 compliance reports).
 
 pub mod cli;
 pub mod console;

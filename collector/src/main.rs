@@ -586,3 +586,63 @@ fn rules_command(command: RulesCommand, lang: Lang, out: &mut dyn Write) -> anyh
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_config_of(args: &[&str]) -> StoreConfig {
+        let cli = Cli::try_parse_from(args).expect("arguments parse");
+        match cli.command {
+            Command::Serve { store, .. } => store.store_config(),
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn serve_flags_select_the_store_and_its_retention() {
+        let config = store_config_of(&[
+            "shaobing-collector",
+            "serve",
+            "--data-dir",
+            "/tmp/sb",
+            "--clickhouse-url",
+            "http://ch:8123",
+            "--clickhouse-cluster",
+            "shaobing",
+            "--clickhouse-insert-quorum",
+            "2",
+            "--clickhouse-compression",
+            "none",
+            "--retention-events-days",
+            "200",
+        ]);
+        let target = config.clickhouse.expect("ClickHouse selected");
+        assert_eq!(target.url, "http://ch:8123");
+        assert_eq!(target.options.database, "shaobing");
+        assert_eq!(target.options.cluster.as_deref(), Some("shaobing"));
+        assert_eq!(target.options.insert_quorum, Some(2));
+        assert_eq!(target.options.compression, WireCompression::None);
+        assert_eq!(config.retention.events_days, 200);
+        assert_eq!(config.retention.alerts_days, 1096);
+
+        let embedded = store_config_of(&["shaobing-collector", "serve", "--data-dir", "/tmp/sb"]);
+        assert!(embedded.clickhouse.is_none());
+        assert_eq!(
+            embedded.embedded_path,
+            std::path::Path::new("/tmp/sb/shaobing.db")
+        );
+        assert_eq!(embedded.retention, RetentionPolicy::default());
+
+        assert!(
+            Cli::try_parse_from([
+                "shaobing-collector",
+                "serve",
+                "--clickhouse-compression",
+                "zstd"
+            ])
+            .is_err(),
+            "unknown compression refused"
+        );
+    }
+}

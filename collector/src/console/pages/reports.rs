@@ -118,3 +118,38 @@ pub async fn export(
     .await;
     respond(&ctx, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::i18n::Lang;
+    use crate::store::RetentionPolicy;
+
+    fn summary(events_days: u32) -> reports::MlpsSummary {
+        let retention = RetentionPolicy {
+            events_days,
+            alerts_days: 400,
+            audit_log_days: 1096,
+        };
+        reports::MlpsSummary {
+            days: 30,
+            rows: Vec::new(),
+            unmapped: 0,
+            truncated: false,
+            retention,
+            retention_meets_six_months: retention.meets_six_month_minimum(),
+        }
+    }
+
+    #[test]
+    fn retention_is_shown_with_the_six_month_verdict() {
+        let short = retention_table(Lang::Zh, &summary(90));
+        assert!(short.contains("<td>90 天</td>"), "{short}");
+        assert!(short.contains("<td>400 天</td>"), "{short}");
+        assert!(short.contains("不满足"), "{short}");
+        let long = retention_table(Lang::En, &summary(186));
+        assert!(long.contains("<td>186 days</td>"), "{long}");
+        assert!(long.contains("Meets"), "{long}");
+        assert!(!long.contains("Does not meet"), "{long}");
+    }
+}
