@@ -277,4 +277,41 @@ async fn two_collectors_share_a_replicated_cluster() {
         kept.sort();
         assert_eq!(kept, ["2-0", "3-0"], "replica at {url}");
     }
+
+    // The collector binary's switch: `--clickhouse-cluster` creates the cluster layout
+    // (replicated local tables on every node, Distributed `events`) for a new database.
+    let cli_database = "shaobing_cluster_cli";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-collector"))
+        .args(["agents", "--clickhouse-url", one.as_str()])
+        .args(["--clickhouse-database", cli_database])
+        .args(["--clickhouse-cluster", "shaobing"])
+        .args(["--clickhouse-insert-quorum", "2"])
+        .output()
+        .expect("run shaobing-collector");
+    assert!(
+        out.status.success(),
+        "agents over the cluster: {}\nlogs: {}",
+        String::from_utf8_lossy(&out.stderr),
+        logs(cluster.dir.path())
+    );
+    for url in [one, two] {
+        let engines: Vec<(String, String)> = clickhouse::Client::default()
+            .with_url(url.as_str())
+            .with_validation(false)
+            .query(&format!(
+                "SELECT name, engine FROM system.tables WHERE database = '{cli_database}' \
+                 AND name IN ('events', 'events_local') ORDER BY name"
+            ))
+            .fetch_all()
+            .await
+            .expect("tables");
+        assert_eq!(
+            engines,
+            [
+                ("events".to_owned(), "Distributed".to_owned()),
+                ("events_local".to_owned(), "ReplicatedMergeTree".to_owned()),
+            ],
+            "node at {url}"
+        );
+    }
 }
