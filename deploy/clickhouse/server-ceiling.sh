@@ -20,7 +20,7 @@ q() { curl -sfS --data-binary "$1" "$url/?database=$db${2:-}"; }
 echo "== filling a database with the store benchmark ($((rows * 2)) events)"
 out="$(SHAOBING_BENCH_KEEP=1 SHAOBING_BENCH_EVENTS=$((rows * 2)) SHAOBING_BENCH_CLICKHOUSE_URL="$url" \
   cargo bench -q -p shaobing-collector --bench store_bench 2>&1)"
-db="$(grep -o 'database shaobing_bench_[0-9]*' <<<"$out" | cut -d' ' -f2)"
+db="$(grep -o 'database shaobing_bench_[0-9]*' <<<"$out" | head -1 | cut -d' ' -f2)"
 [ -n "$db" ] || { echo "$out"; echo "no database name in the bench output"; exit 1; }
 trap 'q "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 grep -E '^ClickHouse|^insert:' <<<"$out"
