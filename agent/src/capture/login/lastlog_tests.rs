@@ -415,7 +415,7 @@ fn scan_stops_at_its_byte_limit_and_says_so() {
     let mut seen = 0;
     let stats = scan(&file, 100 * RECORD_SIZE as u64, |_, _| seen += 1).unwrap();
     assert!(stats.limited);
-    assert!(seen < 3000 && seen >= 100, "{seen}");
+    assert!((100..3000).contains(&seen), "{seen}");
 }
 
 #[test]
