@@ -5,7 +5,8 @@
 //! - [`PrivateHost`]: a mount namespace (`unshare --mount`, held open by a
 //!   `sleep`) with a private copy of `/etc` (accounts, PAM, sudoers, sshd), and
 //!   private `/var/log`, `/home`, `/run` and `/dev` (so `/dev/log` is this host's
-//!   own `rsyslogd` socket). Its `rsyslogd` writes `auth,authpriv.*` with RFC 3339
+//!   own `rsyslogd` socket, and `/dev/pts` its own devpts instance, for sshd's
+//!   terminals). Its `rsyslogd` writes `auth,authpriv.*` with RFC 3339
 //!   stamps (Debian 12's default format) to a file the agent follows. Like
 //!   systemd-tmpfiles on Debian, it creates empty `/var/log/lastlog`,
 //!   `/var/log/wtmp` and `/run/utmp`, which sshd fills for sessions with a
@@ -68,12 +69,13 @@ install -m 664 -g utmp /dev/null /var/log/wtmp
 install -m 664 -g utmp /dev/null /run/utmp
 mount -t tmpfs -o mode=755 tmpfs /home
 mount -t tmpfs -o mode=755 tmpfs "$D/dev"
-for n in null zero full random urandom tty ptmx; do
+for n in null zero full random urandom tty; do
   touch "$D/dev/$n"
   mount --bind "/dev/$n" "$D/dev/$n"
 done
 mkdir "$D/dev/pts" "$D/dev/shm"
-mount --bind /dev/pts "$D/dev/pts"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$D/dev/pts"
+ln -s pts/ptmx "$D/dev/ptmx"
 mount --bind /dev/shm "$D/dev/shm"
 ln -s /proc/self/fd "$D/dev/fd"
 ln -s /proc/self/fd/0 "$D/dev/stdin"
