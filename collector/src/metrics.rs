@@ -23,6 +23,9 @@ pub struct Metrics {
     /// Correlation windows dropped by the detector (expired or over its cap);
     /// refreshed with the detection state every 30 s.
     pub correlation_windows_evicted: AtomicU64,
+    /// New-terms combinations the detector dropped at its per-rule cap;
+    /// refreshed with the detection state every 30 s.
+    pub new_terms_evicted: AtomicU64,
     rejects: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -61,6 +64,7 @@ impl Metrics {
                 "shaobing_correlation_windows_evicted_total",
                 &self.correlation_windows_evicted,
             ),
+            ("shaobing_new_terms_evicted_total", &self.new_terms_evicted),
         ];
         for (name, value) in counters {
             out.push_str(&format!(
@@ -114,6 +118,7 @@ mod tests {
         m.inc_reject("tls_handshake");
         let text = m.render();
         assert!(text.contains("shaobing_events_stored_total 7\n"));
+        assert!(text.contains("shaobing_new_terms_evicted_total 0\n"));
         assert!(text.contains("shaobing_rejects_total{reason=\"tls_handshake\"} 2\n"));
         assert_eq!(m.rejects("tls_handshake"), 2);
     }
