@@ -41,9 +41,12 @@ enum Command {
     },
     /// Parse old log files offline and print events as JSON lines.
     Replay {
-        /// auth | journald | wtmp | btmp
+        /// auth | journald | wtmp | btmp | lastlog
         #[arg(long, default_value = "auth")]
         source: String,
+        /// passwd file naming lastlog's UIDs (that of the host the file came from)
+        #[arg(long, default_value = "/etc/passwd")]
+        passwd: PathBuf,
         files: Vec<PathBuf>,
     },
     /// Show the spool's depth and drops.
@@ -83,13 +86,18 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }),
-        Command::Replay { source, files } => {
+        Command::Replay {
+            source,
+            passwd,
+            files,
+        } => {
             let source = source
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let summary = capture::login::replay(source, &files, &mut out)?;
+            let summary =
+                capture::login::replay::replay_with_passwd(source, &files, &passwd, &mut out)?;
             eprintln!("{summary}");
             Ok(())
         }

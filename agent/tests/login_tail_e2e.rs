@@ -21,6 +21,7 @@ fn config(path: &Path) -> LoginConfig {
         journald: JournaldMode::Off,
         wtmp: None,
         btmp: None,
+        lastlog: None,
         poll_interval_ms: 10,
         ..LoginConfig::default()
     }

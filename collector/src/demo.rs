@@ -168,7 +168,7 @@ pub async fn run(
     std::fs::write(
         &agent_config,
         format!(
-            "collectors = [\"https://{}\"]\ndata_dir = \"{}\"\nheartbeat_secs = 5\nbatch_max_delay_ms = 100\n[login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n[network]\nenabled = false\n[file]\nenabled = false\n",
+            "collectors = [\"https://{}\"]\ndata_dir = \"{}\"\nheartbeat_secs = 5\nbatch_max_delay_ms = 100\n[login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\nlastlog = \"\"\n[network]\nenabled = false\n[file]\nenabled = false\n",
             collector.data_addr,
             agent_dir.display(),
             auth_log.display()

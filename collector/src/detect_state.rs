@@ -1,5 +1,5 @@
-//! Keeps detection state across collector restarts: the correlation windows and
-//! open alerts of the detector ([`shaobing_detect::Detector::snapshot`]) are
+//! Keeps detection state across collector restarts: the correlation windows,
+//! new-terms history and open alerts of the detector ([`shaobing_detect::Detector::snapshot`]) are
 //! written to `<data dir>/detect-state.json` every [`SAVE_INTERVAL`] (atomically:
 //! a temporary file renamed over the old one) and restored at start, so a brute
 //! force in progress is not forgotten by a restart (at most the last interval of
@@ -57,7 +57,8 @@ pub fn save(detector: &std::sync::Mutex<Detector>, path: &Path) -> std::io::Resu
 }
 
 /// Saves the state every [`SAVE_INTERVAL`] until the task is dropped, and
-/// refreshes `shaobing_correlation_windows_evicted_total`.
+/// refreshes `shaobing_correlation_windows_evicted_total` and
+/// `shaobing_new_terms_evicted_total`.
 pub async fn run(pipeline: Arc<Pipeline>, path: PathBuf) {
     let mut tick = tokio::time::interval(SAVE_INTERVAL);
     tick.tick().await;
@@ -66,15 +67,14 @@ pub async fn run(pipeline: Arc<Pipeline>, path: PathBuf) {
         let pipeline = pipeline.clone();
         let target = path.clone();
         let saved = tokio::task::spawn_blocking(move || {
-            let evicted = pipeline
-                .detector
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .evicted_windows();
-            pipeline
-                .metrics
-                .correlation_windows_evicted
-                .store(evicted, std::sync::atomic::Ordering::Relaxed);
+            let (evicted, new_terms_evicted) = {
+                let detector = pipeline.detector.lock().unwrap_or_else(|e| e.into_inner());
+                (detector.evicted_windows(), detector.evicted_new_terms())
+            };
+            let metrics = &pipeline.metrics;
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            metrics.correlation_windows_evicted.store(evicted, relaxed);
+            metrics.new_terms_evicted.store(new_terms_evicted, relaxed);
             save(&pipeline.detector, &target)
         })
         .await;

@@ -31,6 +31,9 @@ pub struct Metrics {
     pub retention_partitions_dropped: AtomicU64,
     /// Rows removed by retention.
     pub retention_rows_removed: AtomicU64,
+    /// New-terms combinations the detector dropped at its per-rule cap;
+    /// refreshed with the detection state every 30 s.
+    pub new_terms_evicted: AtomicU64,
     rejects: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -82,6 +85,7 @@ impl Metrics {
                 "shaobing_retention_rows_removed_total",
                 &self.retention_rows_removed,
             ),
+            ("shaobing_new_terms_evicted_total", &self.new_terms_evicted),
         ];
         for (name, value) in counters {
             out.push_str(&format!(
@@ -135,6 +139,7 @@ mod tests {
         m.inc_reject("tls_handshake");
         let text = m.render();
         assert!(text.contains("shaobing_events_stored_total 7\n"));
+        assert!(text.contains("shaobing_new_terms_evicted_total 0\n"));
         assert!(text.contains("shaobing_rejects_total{reason=\"tls_handshake\"} 2\n"));
         assert_eq!(m.rejects("tls_handshake"), 2);
     }

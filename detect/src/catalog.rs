@@ -8,6 +8,12 @@
 //!   Correlations use their own `group-by`.
 //! - `shaobing.summary`: the alert's one-line summary, with `{placeholders}` (see
 //!   [`crate::alert`]).
+//! - `shaobing.new_terms.*`: alert only on value combinations not seen in a
+//!   history window (detection rules; see [`crate::new_terms`]).
+//! - `shaobing.building_block: true`: the rule raises no alerts of its own (like
+//!   Elastic's building-block rules); correlations still see its matches. For a
+//!   correlation that another correlation chains on, this is the only way to be
+//!   silent (Sigma's `generate` covers every rule a correlation references).
 //!
 //! `rsigma.*` attributes are removed: they would change engine-wide settings
 //! (suppression, timestamps) that Shaobing owns.
@@ -41,6 +47,8 @@ pub const MAX_CORRELATION_WINDOWS: usize = 100_000;
 pub const ATTR_GROUP_BY: &str = "shaobing.group_by";
 /// Custom attribute: the alert summary template.
 pub const ATTR_SUMMARY: &str = "shaobing.summary";
+/// Custom attribute: `true` makes the rule raise no alerts of its own.
+pub const ATTR_BUILDING_BLOCK: &str = "shaobing.building_block";
 
 /// What a rule document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +105,9 @@ pub struct RuleMeta {
     pub timespan_secs: u64,
     /// Correlation type name (`event_count`, ...), empty for detections.
     pub correlation_type: String,
-    /// Whether matches of this detection rule become alerts: false when every
-    /// correlation that references it leaves `generate` at its default (false).
+    /// Whether matches (or firings) of this rule become alerts: false for a
+    /// `shaobing.building_block`, and for a detection rule when every correlation
+    /// that references it leaves `generate` at its default (false).
     pub emits_alerts: bool,
     /// Whether a correlation references this detection rule (its matches must
     /// go through the correlation engine; others skip it).
@@ -112,6 +121,8 @@ pub struct RuleMeta {
     /// the rules it references. A reload keeps a correlation's windows only when
     /// its fingerprint is unchanged.
     pub fingerprint: String,
+    /// New-terms settings of a detection rule (`shaobing.new_terms.*`).
+    pub new_terms: Option<crate::new_terms::NewTermsSpec>,
 }
 
 impl RuleMeta {
@@ -346,6 +357,10 @@ impl Loader {
             Ok(attributes) => attributes,
             Err(reason) => return self.reject(origin, Some(&id), reason),
         };
+        let new_terms = match crate::new_terms::NewTermsSpec::read(&rule.custom_attributes) {
+            Ok(spec) => spec,
+            Err(reason) => return self.reject(origin, Some(&id), reason),
+        };
         if let Err(reason) = expand_rule(&mut rule, &self.lists) {
             return self.reject(origin, Some(&id), reason);
         }
@@ -373,14 +388,18 @@ impl Loader {
             tags: rule.tags.clone(),
             origin: origin.to_string(),
             description: rule.description.clone().unwrap_or_default(),
-            group_by: attributes.group_by,
+            group_by: match (&new_terms, attributes.group_by.is_empty()) {
+                (Some(spec), true) => spec.fields.clone(),
+                _ => attributes.group_by,
+            },
             summary: attributes.summary,
             timespan_secs: 0,
             correlation_type: String::new(),
-            emits_alerts: true,
+            emits_alerts: !attributes.building_block,
             correlated: false,
             recheck: Vec::new(),
             fingerprint: self.fingerprint_of(origin),
+            new_terms,
         };
         self.rules.insert(id, meta);
     }
@@ -410,6 +429,7 @@ impl Loader {
             correlated: false,
             recheck: Vec::new(),
             fingerprint: self.fingerprint_of(&origin),
+            new_terms: None,
         };
         let mut collection = SigmaCollection::new();
         collection.filters.push(document);
@@ -521,6 +541,14 @@ impl Loader {
             Ok(attributes) => attributes,
             Err(reason) => return self.reject(&origin, Some(&id), reason),
         };
+        if let Some(key) = document
+            .custom_attributes
+            .keys()
+            .find(|key| key.starts_with(crate::new_terms::ATTR_PREFIX))
+        {
+            let reason = format!("{key} applies to detection rules only");
+            return self.reject(&origin, Some(&id), reason);
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| self.engine.add_correlation(&document)));
         match outcome {
             Ok(Ok(())) => {}
@@ -558,9 +586,10 @@ impl Loader {
             summary: attributes.summary,
             timespan_secs: document.timespan.seconds,
             correlation_type: document.correlation_type.as_str().to_string(),
-            emits_alerts: true,
+            emits_alerts: !attributes.building_block,
             correlated: false,
             recheck,
+            new_terms: None,
         };
         self.rules.insert(id, meta);
     }
@@ -610,7 +639,7 @@ impl Loader {
             if meta.kind == RuleKind::Detection
                 && let Some(generate) = self.referenced.get(&meta.id)
             {
-                meta.emits_alerts = *generate;
+                meta.emits_alerts &= *generate;
                 meta.correlated = true;
             }
         }
@@ -718,6 +747,7 @@ fn status_name(status: Option<Status>) -> String {
 struct ShaobingAttributes {
     group_by: Vec<String>,
     summary: Option<String>,
+    building_block: bool,
 }
 
 impl ShaobingAttributes {
@@ -742,6 +772,15 @@ impl ShaobingAttributes {
             Some(serde_json::Value::String(text)) => Some(text),
             Some(_) => return Err(format!("{ATTR_SUMMARY} must be a string")),
         };
-        Ok(ShaobingAttributes { group_by, summary })
+        let building_block = match as_json(ATTR_BUILDING_BLOCK) {
+            None => false,
+            Some(serde_json::Value::Bool(flag)) => flag,
+            Some(_) => return Err(format!("{ATTR_BUILDING_BLOCK} must be true or false")),
+        };
+        Ok(ShaobingAttributes {
+            group_by,
+            summary,
+            building_block,
+        })
     }
 }

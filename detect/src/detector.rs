@@ -4,8 +4,9 @@
 //! Per event: map it to Sigma fields ([`crate::fields`]), evaluate the candidate
 //! rules (the engine prunes other products; this module then drops matches whose
 //! service/category the event does not belong to), feed the remaining matches to
-//! the correlation windows at the event's own time, and record every alert-worthy
-//! match in the [`AlertBook`] (suppression, see [`crate::alert`]).
+//! the correlation windows at the event's own time, let the [`NewTermsBook`]
+//! judge matches of new-terms rules ([`crate::new_terms`]), and record every
+//! alert-worthy match in the [`AlertBook`] (suppression, see [`crate::alert`]).
 
 use rsigma_eval::CorrelationSnapshot;
 use rsigma_eval::result::{EvaluationResult, ResultBody};
@@ -16,6 +17,7 @@ use shaobing_wire::v1::Event;
 use crate::alert::{Alert, AlertBook, Hit};
 use crate::catalog::{Catalog, RuleMeta, load};
 use crate::error::DetectError;
+use crate::new_terms::{NewTermsBook, Verdict};
 use crate::sigma_event::SigmaEvent;
 use crate::{DetectConfig, LoadReport, RuleInfo};
 
@@ -55,6 +57,8 @@ pub struct Detector {
     processed_events: u64,
     /// Correlation windows dropped so far (expired, or over the cap).
     evicted_windows: u64,
+    /// History of the new-terms rules.
+    new_terms: NewTermsBook,
 }
 
 /// Result of [`Detector::process_detailed`].
@@ -73,6 +77,9 @@ struct DetectorSnapshot {
     correlation: CorrelationSnapshot,
     alerts: AlertBook,
     watermark_unix_nano: i64,
+    /// Absent in snapshots written before new-terms rules existed.
+    #[serde(default)]
+    new_terms: NewTermsBook,
 }
 
 impl Detector {
@@ -89,6 +96,7 @@ impl Detector {
             watermark_unix_nano: i64::MIN,
             processed_events: 0,
             evicted_windows: 0,
+            new_terms: NewTermsBook::default(),
         };
         (detector, report)
     }
@@ -167,6 +175,13 @@ impl Detector {
             if !matched_rule_ids.contains(&rule.id) {
                 matched_rule_ids.push(rule.id.clone());
             }
+            if let Some(spec) = &rule.new_terms
+                && rule.emits_alerts
+                && matches!(result.body, ResultBody::Detection(_))
+                && self.new_terms.observe(&rule.id, spec, &sigma_event, time) != Verdict::New
+            {
+                continue;
+            }
             let Some(hit) = make_hit(rule, result, &sigma_event, time) else {
                 continue;
             };
@@ -211,6 +226,18 @@ impl Detector {
         let after = self.catalog.engine.state_count();
         self.evicted_windows += before.saturating_sub(after) as u64;
         self.alerts.evict(now, self.window_nanos);
+        self.new_terms.evict_expired(now);
+    }
+
+    /// New-terms combinations dropped at [`crate::new_terms::MAX_TERMS_PER_RULE`]
+    /// so far (a dropped combination alerts again when next seen).
+    pub fn evicted_new_terms(&self) -> u64 {
+        self.new_terms.evicted()
+    }
+
+    /// New-terms combinations currently remembered, over all rules.
+    pub fn new_terms_kept(&self) -> usize {
+        self.new_terms.len()
     }
 
     /// Correlation windows currently kept (correlation × group).
@@ -227,7 +254,8 @@ impl Detector {
     /// Hands this detector's state over to `next`, a detector built from a
     /// newer rule set (hot reload): the windows of every correlation whose
     /// definition is unchanged ([`crate::catalog::RuleMeta::fingerprint`]), the
-    /// open alerts, the latest event time and the routing mode. Windows of new,
+    /// open alerts, the latest event time, the routing mode, and the history of
+    /// every new-terms rule whose fields are unchanged. Windows of new,
     /// changed or removed correlations start empty. Returns how many
     /// correlations kept their windows.
     pub fn hand_over(&self, next: &mut Detector) -> usize {
@@ -251,6 +279,9 @@ impl Detector {
             .count();
         next.catalog.engine.import_state(state);
         next.alerts = self.alerts.clone();
+        next.new_terms = self.new_terms.clone();
+        next.new_terms
+            .retain(|id, fields| same_new_terms(&next.catalog, id, fields));
         next.watermark_unix_nano = next.watermark_unix_nano.max(self.watermark_unix_nano);
         next.processed_events = self.processed_events;
         next.evicted_windows = self.evicted_windows;
@@ -263,6 +294,7 @@ impl Detector {
         // Evicting "as of" a time far beyond every window empties every window.
         self.catalog.engine.evict_expired(i64::MAX / 4);
         self.alerts = AlertBook::default();
+        self.new_terms = NewTermsBook::default();
         self.watermark_unix_nano = i64::MIN;
         self.processed_events = 0;
     }
@@ -277,14 +309,16 @@ impl Detector {
         self.alerts.len()
     }
 
-    /// Correlation windows and open alerts as JSON, for [`Self::restore`] after a
-    /// restart. Rules are identified by id, so the snapshot survives rule reloads.
+    /// Correlation windows, open alerts and new-terms history as JSON, for
+    /// [`Self::restore`] after a restart. Rules are identified by id, so the
+    /// snapshot survives rule reloads.
     pub fn snapshot(&self) -> Result<String, DetectError> {
         let snapshot = DetectorSnapshot {
             version: SNAPSHOT_VERSION,
             correlation: self.catalog.engine.export_state(),
             alerts: self.alerts.clone(),
             watermark_unix_nano: self.watermark_unix_nano,
+            new_terms: self.new_terms.clone(),
         };
         Ok(serde_json::to_string(&snapshot)?)
     }
@@ -307,9 +341,22 @@ impl Detector {
             });
         }
         self.alerts = snapshot.alerts;
+        self.new_terms = snapshot.new_terms;
+        let catalog = &self.catalog;
+        self.new_terms
+            .retain(|id, fields| same_new_terms(catalog, id, fields));
         self.watermark_unix_nano = self.watermark_unix_nano.max(snapshot.watermark_unix_nano);
         Ok(())
     }
+}
+
+/// Whether `catalog` has new-terms rule `id` over exactly `fields`.
+fn same_new_terms(catalog: &Catalog, id: &str, fields: &[String]) -> bool {
+    catalog
+        .rules
+        .get(id)
+        .and_then(|rule| rule.new_terms.as_ref())
+        .is_some_and(|spec| spec.fields == fields)
 }
 
 fn rule_of<'a>(
@@ -348,6 +395,7 @@ fn make_hit<'a>(
                 value: 0.0,
             })
         }
+        ResultBody::Correlation(_) if !rule.emits_alerts => None,
         ResultBody::Correlation(body) => {
             let refs = body.event_refs.as_deref().unwrap_or_default();
             let mut event_ids: Vec<String> = refs.iter().filter_map(|r| r.id.clone()).collect();

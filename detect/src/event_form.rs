@@ -6,7 +6,7 @@
 //! errors (a typo must not silently make a test pass).
 //!
 //! ```yaml
-//! - at: 10s                 # time offset from the test start (number = seconds; s/m/h suffixes)
+//! - at: 10s                 # time offset from the test start (number = seconds; s/m/h/d suffixes)
 //!   repeat: 5               # optional: this event 5 times ...
 //!   every: 2s               # ... 2 seconds apart
 //!   hostname: web-1         # default test-host
@@ -34,7 +34,7 @@ pub const BASE_TIME_UNIX_NANO: i64 = 1_704_067_200 * 1_000_000_000;
 pub enum Offset {
     /// Seconds.
     Seconds(f64),
-    /// `<number><s|m|h>`.
+    /// `<number><s|m|h|d>`.
     Text(String),
 }
 
@@ -60,10 +60,13 @@ fn parse_duration_text(text: &str) -> Result<f64, DetectError> {
         Some((index, 's')) => (&text[..index], 1.0),
         Some((index, 'm')) => (&text[..index], 60.0),
         Some((index, 'h')) => (&text[..index], 3600.0),
+        Some((index, 'd')) => (&text[..index], 86_400.0),
         _ => (text, 1.0),
     };
     number.trim().parse::<f64>().map(|n| n * unit).map_err(|_| {
-        DetectError::EventForm(format!("'{text}' is not a duration like 10s, 2m or 1h"))
+        DetectError::EventForm(format!(
+            "'{text}' is not a duration like 10s, 2m, 1h or 30d"
+        ))
     })
 }
 

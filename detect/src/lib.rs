@@ -14,6 +14,8 @@
 //! - [`route`]: detection rules grouped by logsource, one engine each.
 //! - [`detector`]: [`Detector`] — evaluation, correlation windows, snapshots,
 //!   hand-over of state to a reloaded rule set.
+//! - [`new_terms`]: "new terms" rules (alert on value combinations not seen in a
+//!   history window), their bounded history and its cold start.
 //! - [`alert`]: [`Alert`] and suppression (one growing alert per attack window).
 //! - [`event_form`] and [`rule_test`]: the YAML event form and the rule-test runner
 //!   behind `shaobing-collector rules test`.
@@ -54,6 +56,7 @@ pub mod error;
 pub mod event_form;
 pub mod fields;
 pub mod mlps;
+pub mod new_terms;
 pub mod placeholders;
 pub mod route;
 pub mod rule_test;

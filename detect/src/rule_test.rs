@@ -15,11 +15,18 @@
 //!     alerts: 1           # distinct alerts (alert ids) raised by the rule under test
 //!     count: 6            # optional: `count` of the last alert
 //!     group_key: SourceIp=203.0.113.7   # optional: `group_key` of the last alert
+//!     alerts_at: [40s]    # optional: exactly the events (by offset) that raised or updated an alert
 //! ```
 //!
 //! "Match" means the rule matched (or, for a correlation, fired), even when it is a
-//! building block that raises no alert of its own. The detector is reset before
-//! every case ([`Detector::reset`]), so cases never share state.
+//! building block that raises no alert of its own, or a new-terms rule whose
+//! terms were already seen. The detector is reset before every case
+//! ([`Detector::reset`]), so cases never share state.
+//!
+//! `alerts_at` expresses history: for a new-terms rule ([`crate::new_terms`]),
+//! a sequence of logins over days lists the offsets of the ones that were new,
+//! e.g. `[0, 9d]` when the first and a later never-seen source alert and the
+//! repeats in between do not. Offsets count from the test start (`d` = days).
 
 use serde::Deserialize;
 
@@ -46,6 +53,8 @@ struct Sequence {
     alerts: usize,
     count: Option<u64>,
     group_key: Option<String>,
+    #[serde(default)]
+    alerts_at: Option<Vec<crate::event_form::Offset>>,
 }
 
 /// Result of one test case.
@@ -199,10 +208,14 @@ fn sequence_case(detector: &mut Detector, rule_ids: &[String], sequence: &Sequen
 
     detector.reset();
     let mut seen: Vec<Alert> = Vec::new();
+    let mut alerted_at: Vec<i64> = Vec::new();
     for event in &events {
         for alert in detector.process(event) {
             if !rule_ids.contains(&alert.rule_id) {
                 continue;
+            }
+            if alerted_at.last() != Some(&event.time_unix_nano) {
+                alerted_at.push(event.time_unix_nano);
             }
             match seen.iter_mut().find(|a| a.alert_id == alert.alert_id) {
                 Some(existing) => *existing = alert,
@@ -224,6 +237,31 @@ fn sequence_case(detector: &mut Detector, rule_ids: &[String], sequence: &Sequen
         let got = last.map(|a| a.count);
         if got != Some(count) {
             problems.push(format!("expected count {count}, got {got:?}"));
+        }
+    }
+    if let Some(offsets) = &sequence.alerts_at {
+        let mut wanted = Vec::new();
+        for offset in offsets {
+            match offset.nanos() {
+                Ok(nanos) => wanted.push(BASE_TIME_UNIX_NANO + nanos),
+                Err(error) => return case(sequence.name.clone(), false, error.to_string()),
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted != alerted_at {
+            let render = |times: &[i64]| {
+                times
+                    .iter()
+                    .map(|t| format!("{}s", (t - BASE_TIME_UNIX_NANO) / 1_000_000_000))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            problems.push(format!(
+                "expected alerts at [{}], got them at [{}]",
+                render(&wanted),
+                render(&alerted_at)
+            ));
         }
     }
     if let Some(group_key) = &sequence.group_key {
@@ -324,6 +362,31 @@ level: high
         let detail = &outcome.cases[2].detail;
         assert!(
             detail.contains("expected 2 alert(s), got 0") && detail.contains("expected count 5"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn alerts_at_lists_the_events_that_alerted() {
+        let rule = "title: new source\nid: 00000000-0000-4000-8000-000000000003\nlogsource: {product: linux, service: auth}\ndetection:\n    selection: {Action: ssh_accept}\n    condition: selection\nlevel: medium\ncustom_attributes:\n    shaobing.new_terms.fields: [User, SourceIp]\n";
+        let mut config = config();
+        config.sources.push(RuleSource {
+            origin: "new.yml".into(),
+            yaml: rule.into(),
+        });
+        let events = "    events:\n      - {at: 0, login: {action: ssh_accept, user: a, source_ip: 192.0.2.1}}\n      - {at: 1d, login: {action: ssh_accept, user: a, source_ip: 192.0.2.1}}\n      - {at: 2d, login: {action: ssh_accept, user: a, source_ip: 192.0.2.2}}\n";
+        let tests = |alerts_at: &str| RuleSource {
+            origin: "new.tests.yml".into(),
+            yaml: format!(
+                "match:\n  - login: {{action: ssh_accept, user: a, source_ip: 192.0.2.1}}\nsequences:\n  - name: history\n{events}    alerts: 2\n    alerts_at: {alerts_at}\n"
+            ),
+        };
+        let outcome = run_rule_tests(&config, "new.yml", &tests("[0, 2d]"));
+        assert!(outcome.passed(), "{outcome:?}");
+        let outcome = run_rule_tests(&config, "new.yml", &tests("[0, 1d]"));
+        let detail = &outcome.cases[1].detail;
+        assert!(
+            detail.contains("expected alerts at [0s, 86400s], got them at [0s, 172800s]"),
             "{detail}"
         );
     }

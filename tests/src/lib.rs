@@ -384,7 +384,7 @@ impl Agent {
             format!(
                 "collectors = [\"{collector}\"]\n\
                  data_dir = \"{}\"\n{extra}\n\
-                 [login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\n\
+                 [login]\nauth_logs = [\"{}\"]\njournald = false\nwtmp = \"\"\nbtmp = \"\"\nlastlog = \"\"\n\
                  [network]\n{network_section}\n[file]\n{file_section}\n",
                 dir.join("data").display(),
                 auth_log.display()

@@ -5,8 +5,12 @@
 //! - [`PrivateHost`]: a mount namespace (`unshare --mount`, held open by a
 //!   `sleep`) with a private copy of `/etc` (accounts, PAM, sudoers, sshd), and
 //!   private `/var/log`, `/home`, `/run` and `/dev` (so `/dev/log` is this host's
-//!   own `rsyslogd` socket). Its `rsyslogd` writes `auth,authpriv.*` with RFC 3339
-//!   stamps (Debian 12's default format) to a file the agent follows.
+//!   own `rsyslogd` socket, and `/dev/pts` its own devpts instance, for sshd's
+//!   terminals). Its `rsyslogd` writes `auth,authpriv.*` with RFC 3339
+//!   stamps (Debian 12's default format) to a file the agent follows. Like
+//!   systemd-tmpfiles on Debian, it creates empty `/var/log/lastlog`,
+//!   `/var/log/wtmp` and `/run/utmp`, which sshd fills for sessions with a
+//!   terminal ([`PrivateHost::lastlog_path`]).
 //! - [`SshNetwork`]: two network namespaces joined by a veth pair, one for the
 //!   server (`sshd`), one for the attacker (`ssh` + `sshpass`).
 //! - [`PrivateHost::start_journald`]: the same namespace with a real
@@ -60,14 +64,18 @@ mount --bind "$D/etc" /etc
 mount --bind "$D/varlog" /var/log
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/sshd
+install -m 664 -g utmp /dev/null /var/log/lastlog
+install -m 664 -g utmp /dev/null /var/log/wtmp
+install -m 664 -g utmp /dev/null /run/utmp
 mount -t tmpfs -o mode=755 tmpfs /home
 mount -t tmpfs -o mode=755 tmpfs "$D/dev"
-for n in null zero full random urandom tty ptmx; do
+for n in null zero full random urandom tty; do
   touch "$D/dev/$n"
   mount --bind "/dev/$n" "$D/dev/$n"
 done
 mkdir "$D/dev/pts" "$D/dev/shm"
-mount --bind /dev/pts "$D/dev/pts"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$D/dev/pts"
+ln -s pts/ptmx "$D/dev/ptmx"
 mount --bind /dev/shm "$D/dev/shm"
 ln -s /proc/self/fd "$D/dev/fd"
 ln -s /proc/self/fd/0 "$D/dev/stdin"
@@ -210,6 +218,17 @@ impl PrivateHost {
             );
         }
         Ok(())
+    }
+
+    /// The private host's `/var/log/lastlog` as seen from outside, for a host
+    /// built in `dir` (it exists once the host is up).
+    pub fn lastlog_path(dir: &Path) -> PathBuf {
+        dir.join("varlog/lastlog")
+    }
+
+    /// The private host's `/etc/passwd` as seen from outside, for a host built in `dir`.
+    pub fn passwd_path(dir: &Path) -> PathBuf {
+        dir.join("etc/passwd")
     }
 
     /// `program` run inside the private host's mount namespace.
@@ -364,6 +383,23 @@ impl SshNetwork {
     /// `ssh` from the attacker namespace with `password` (through `sshpass`):
     /// password authentication only, one prompt, no host key checks.
     pub fn ssh(&self, user: &str, password: &str, port: u16, remote: &str) -> Command {
+        self.ssh_command(user, password, port, remote, false)
+    }
+
+    /// Like [`SshNetwork::ssh`] with a terminal (`ssh -tt`): sshd then records
+    /// the login in utmp, wtmp and lastlog, as for an interactive session.
+    pub fn ssh_tty(&self, user: &str, password: &str, port: u16, remote: &str) -> Command {
+        self.ssh_command(user, password, port, remote, true)
+    }
+
+    fn ssh_command(
+        &self,
+        user: &str,
+        password: &str,
+        port: u16,
+        remote: &str,
+        tty: bool,
+    ) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.attacker))
             .args(["sshpass", "-p", password, "ssh"])
@@ -382,8 +418,9 @@ impl SshNetwork {
                 "LogLevel=ERROR",
                 "-o",
                 "ConnectTimeout=10",
-                "-p",
             ])
+            .args(if tty { &["-tt"][..] } else { &[][..] })
+            .arg("-p")
             .arg(port.to_string())
             .arg(format!("{user}@{}", self.server_ip))
             .arg(remote)

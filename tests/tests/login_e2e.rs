@@ -4,17 +4,27 @@
 //! `sudo`), and real `useradd`, `chpasswd`, a refused `sudo`, `usermod -aG sudo`
 //! and `su` run on a private copy of the host's accounts (see `shaobing_tests::login_host`). All of
 //! them log through a private `rsyslogd` into the file the real agent follows;
-//! the agent ships to a real collector storing into ClickHouse. Every action
+//! the agent ships to a real collector storing into ClickHouse. The successful
+//! login has a terminal (`ssh -tt`), so sshd also records it in the private
+//! host's `/var/log/lastlog`, which the agent watches too. Every action
 //! must land as the right login event, and the brute-force,
-//! success-after-brute-force, new-account, sudo-group and sudo-refusal rules
-//! must alert, and no line the programs wrote may be left unrecognised.
+//! success-after-brute-force (per address and per account), new-account,
+//! sudo-group, sudo-refusal and new-source rules must alert, and no line the
+//! programs wrote may be left unrecognised. The collector starts from a saved
+//! detection state in which the new-source rule has watched logins for 30 days
+//! (past its learning period).
 //! Needs root, openssh-server, openssh-client, sshpass, rsyslog, sudo, iproute2.
 
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::Duration;
 
+use shaobing_detect::Detector;
+use shaobing_detect::event_form::parse_event_yaml;
 use shaobing_tests::login_host::{PrivateHost, SshNetwork, missing_packages};
-use shaobing_tests::{Agent, Collector, clickhouse_query, unique_database, wait_for};
+use shaobing_tests::{
+    Agent, Collector, bin, clickhouse_query, repo_root, unique_database, wait_for,
+};
 
 const USER: &str = "sbbob";
 const PASSWORD: &str = "Sb-e2e-pw-7";
@@ -120,6 +130,13 @@ fn expectations(attacker: &str) -> Vec<Expect> {
             1,
         ),
         e(
+            "lastlog: the successful SSH login (with a terminal)",
+            format!(
+                "login_action = 'login' AND login_outcome = 'success' AND source = 'lastlog' AND user = '{USER}' AND source_ip = '{attacker}' AND tty LIKE 'pts/%' AND service = 'sshd' AND position(raw, 'lastlog login uid=') = 1"
+            ),
+            1,
+        ),
+        e(
             "su root → user (for the refused sudo, then on its own)",
             format!(
                 "login_action = 'su' AND login_outcome = 'success' AND user = 'root' AND target_user = '{USER}' AND service = 'su'"
@@ -137,6 +154,33 @@ fn count(db: &str, condition: &str) -> Option<u64> {
     .ok()?
     .parse()
     .ok()
+}
+
+/// `ca init` for a collector in `dir`, plus the detection state of a collector
+/// that has run our rules for 30 days: one successful login of another account
+/// 30 days ago started the new-source rule's learning period, which is over.
+fn collector_with_history(dir: &Path) {
+    let out = Command::new(bin("shaobing-collector").unwrap())
+        .args(["ca", "init", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ca init: {out:?}");
+    let config = shaobing_collector::rules::read_rule_dirs(&[repo_root().join("rules")]).unwrap();
+    let (mut detector, report) = Detector::new(config);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let event = parse_event_yaml(&format!(
+        "time_unix_nano: {}\nlogin: {{action: ssh_accept, user: sbadmin, source_ip: 192.0.2.10, auth_method: publickey}}",
+        month_ago.unix_timestamp_nanos()
+    ))
+    .unwrap();
+    assert!(detector.process(&event).is_empty(), "learning, no alert");
+    std::fs::write(
+        shaobing_collector::detect_state::state_path(dir),
+        detector.snapshot().unwrap(),
+    )
+    .unwrap();
 }
 
 /// Waits for `child` and returns whether it succeeded, with its output.
@@ -164,8 +208,20 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
     );
     let dir = tempfile::tempdir().unwrap();
     let db = unique_database("sb_login");
-    let collector = Collector::start(&dir.path().join("collector"), Some(&db)).unwrap();
+    collector_with_history(&dir.path().join("collector"));
+    let collector = Collector::serve(&dir.path().join("collector"), Some(&db)).unwrap();
     let mut agent = Agent::configure(&dir.path().join("agent"), collector.data_port).unwrap();
+    // Also watch the private host's lastlog, naming UIDs from its passwd.
+    let host_dir = dir.path().join("host");
+    let config_text = std::fs::read_to_string(&agent.config).unwrap().replace(
+        "lastlog = \"\"",
+        &format!(
+            "lastlog = \"{}\"\npasswd = \"{}\"",
+            PrivateHost::lastlog_path(&host_dir).display(),
+            PrivateHost::passwd_path(&host_dir).display()
+        ),
+    );
+    std::fs::write(&agent.config, config_text).unwrap();
     let out = agent
         .enroll(&collector, &collector.token().unwrap())
         .unwrap();
@@ -176,7 +232,7 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
     );
     agent.run().unwrap();
 
-    let mut host = PrivateHost::start(&dir.path().join("host"), &agent.auth_log)
+    let mut host = PrivateHost::start(&host_dir, &agent.auth_log)
         .expect("private host (needs root, util-linux, rsyslog)");
     let net = SshNetwork::create("l").expect("network namespaces (needs root, iproute2)");
     host.sshd(&net.server, &net.server_ip, SSH_PORT)
@@ -222,9 +278,10 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
             .unwrap(),
     );
     assert!(!ok, "an unknown user must be refused: {text}");
-    // The right password: in, and escalate with sudo.
+    // The right password: in (with a terminal, so sshd writes lastlog), and
+    // escalate with sudo.
     let (ok, text) = finish(
-        net.ssh(
+        net.ssh_tty(
             USER,
             PASSWORD,
             SSH_PORT,
@@ -333,10 +390,17 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
         std::fs::read_to_string(&agent.auth_log).unwrap_or_default()
     );
 
-    // The four rules of the acceptance alert, and the sudo refusal too.
-    let rules: [(&str, &str); 5] = [
+    // The four rules of the acceptance alert, the sudo refusal, the per-account
+    // variant of success-after-failures, and the new source (the attacker's
+    // address was never seen for this account).
+    let rules: [(&str, &str); 7] = [
         ("SSH brute force", attacker.as_str()),
         ("SSH login success after brute force", attacker.as_str()),
+        ("SSH login success after failures on the same account", USER),
+        (
+            "SSH login from a source not seen for the user in 30 days",
+            attacker.as_str(),
+        ),
         ("Local account created", USER),
         ("Account added to an administrators group", USER),
         ("Sudo failure or user not in sudoers", USER),
@@ -371,6 +435,25 @@ fn real_sshd_accounts_su_and_sudo_land_in_clickhouse_and_alert() {
         .find(|a| a["rule_title"] == "SSH login success after brute force")
         .unwrap();
     assert_eq!(takeover["level"], "critical");
+    let count_titled = |title: &str| alerts.iter().filter(|a| a["rule_title"] == title).count();
+    assert_eq!(
+        (
+            count_titled("SSH login success after failures on the same account"),
+            count_titled("SSH failures for one account"),
+            count_titled("SSH login from a source not seen for the user in 30 days"),
+        ),
+        (1, 0, 1),
+        "one alert each; the per-account failure count is a silent building block"
+    );
+    let new_source = alerts
+        .iter()
+        .find(|a| a["rule_title"] == "SSH login from a source not seen for the user in 30 days")
+        .unwrap();
+    assert_eq!(
+        new_source["group_key"],
+        format!("User={USER}, SourceIp={attacker}"),
+        "{new_source}"
+    );
     eprintln!(
         "alerts: {:?}",
         alerts

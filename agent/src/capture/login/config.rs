@@ -7,6 +7,8 @@
 //! journalctl = "journalctl"  # program run for journald
 //! wtmp = "/var/log/wtmp"     # "" disables
 //! btmp = "/var/log/btmp"     # "" disables
+//! lastlog = "/var/log/lastlog"  # "" disables; see capture::login::lastlog
+//! passwd = "/etc/passwd"     # names for lastlog's UIDs
 //! poll_interval_ms = 250
 //! read_existing = true       # first start: read what the files already hold
 //! utc_offset = "+08:00"      # zone of BSD syslog stamps; default: the host's at start
@@ -45,6 +47,16 @@ pub struct LoginConfig {
         serialize_with = "optional_path_out"
     )]
     pub btmp: Option<PathBuf>,
+    /// Last login of every account (glibc lastlog; a missing file is waited for).
+    /// Default `/var/log/lastlog`; `""` disables.
+    #[serde(
+        deserialize_with = "optional_path",
+        serialize_with = "optional_path_out"
+    )]
+    pub lastlog: Option<PathBuf>,
+    /// The `passwd` file naming lastlog's UIDs (a UID it does not name is
+    /// reported by number). Default `/etc/passwd`.
+    pub passwd: PathBuf,
     /// How often files are checked for new data, in milliseconds. Default 250.
     pub poll_interval_ms: u64,
     /// On the very first start (no checkpoint yet), read what files and the journal
@@ -69,6 +81,8 @@ impl Default for LoginConfig {
             journalctl: PathBuf::from("journalctl"),
             wtmp: Some(PathBuf::from("/var/log/wtmp")),
             btmp: Some(PathBuf::from("/var/log/btmp")),
+            lastlog: Some(PathBuf::from("/var/log/lastlog")),
+            passwd: PathBuf::from("/etc/passwd"),
             poll_interval_ms: 250,
             read_existing: true,
             utc_offset: None,
@@ -221,9 +235,15 @@ mod tests {
 
     #[test]
     fn journald_accepts_words_and_booleans_and_empty_path_disables() {
-        let config: LoginConfig = toml::from_str("journald = true\nwtmp = \"\"").unwrap();
+        let config: LoginConfig =
+            toml::from_str("journald = true\nwtmp = \"\"\nlastlog = \"\"").unwrap();
         assert_eq!(config.journald, JournaldMode::On);
         assert_eq!(config.wtmp, None);
+        assert_eq!(config.lastlog, None);
+        assert_eq!(
+            LoginConfig::default().lastlog,
+            Some(PathBuf::from("/var/log/lastlog"))
+        );
         assert!(config.journald_enabled());
         let config: LoginConfig = toml::from_str("journald = \"off\"").unwrap();
         assert!(!config.journald_enabled());

@@ -4,6 +4,8 @@
 //!   `sshd -E` file) across both kinds of rotation, resuming from the spool's checkpoint.
 //! - [`journald`]: follows `journalctl -o json` for the auth facilities, resuming from a cursor.
 //! - [`utmp`]: follows `wtmp` (logins, logouts, reboots) and `btmp` (failed logins).
+//! - [`lastlog`]: watches `lastlog` (the last login of every account): changed
+//!   records become events, the first scan is an inventory.
 //! - [`parse`]: the pure line parser all of them share (sshd, PAM, su, sudo, login,
 //!   account tools).
 //! - [`replay`]: the same parsers run offline over old files (`shaobing-agent replay`).
@@ -11,11 +13,13 @@
 //! Every source counts what it reads in the agent counters: `login.parsed`,
 //! `login.ignored`, `login.unrecognised`, `login.malformed` (plus `login.oversize`
 //! for lines over `max_line_bytes`, and `login.read_errors`, `login.rotations`,
-//! `login.truncations`).
+//! `login.truncations`, and for lastlog `login.lastlog_cleared` and
+//! `login.lastlog_limited`).
 
 pub mod config;
 pub mod event;
 pub mod journald;
+pub mod lastlog;
 pub mod parse;
 pub mod replay;
 pub mod tail;
@@ -47,6 +51,10 @@ pub mod counter {
     pub const READ_ERRORS: &str = "login.read_errors";
     pub const ROTATIONS: &str = "login.rotations";
     pub const TRUNCATIONS: &str = "login.truncations";
+    /// A lastlog record that was emptied (`lastlog -C`, a replaced file).
+    pub const LASTLOG_CLEARED: &str = "login.lastlog_cleared";
+    /// A lastlog scan cut at its size or account limit.
+    pub const LASTLOG_LIMITED: &str = "login.lastlog_limited";
 }
 
 /// Errors of the login sources.
@@ -62,7 +70,7 @@ pub enum LoginError {
     Write(#[source] std::io::Error),
     #[error("encoding an event as JSON: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("unknown replay source {0:?} (expected auth, journald, wtmp or btmp)")]
+    #[error("unknown replay source {0:?} (expected auth, journald, wtmp, btmp or lastlog)")]
     UnknownSource(String),
     #[error("invalid utc_offset {0:?} (expected e.g. \"+08:00\")")]
     BadUtcOffset(String),
@@ -104,6 +112,15 @@ pub fn spawn(config: &LoginConfig, ctx: &CaptureContext) -> Vec<JoinHandle<()>> 
             };
             tasks.push(tokio::spawn(utmp::run(utmp_config, ctx.clone())));
         }
+    }
+    if let Some(path) = &config.lastlog {
+        let lastlog_config = lastlog::LastlogConfig {
+            path: path.clone(),
+            passwd: config.passwd.clone(),
+            poll_interval: config.poll_interval(),
+            read_existing: config.read_existing,
+        };
+        tasks.push(tokio::spawn(lastlog::run(lastlog_config, ctx.clone())));
     }
     tasks
 }

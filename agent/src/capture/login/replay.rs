@@ -1,5 +1,7 @@
-//! Offline replay: `shaobing-agent replay --source auth|journald|wtmp|btmp FILE...`
+//! Offline replay: `shaobing-agent replay --source auth|journald|wtmp|btmp|lastlog FILE...`
 //! runs the live parsers over old files and writes one JSON object per event.
+//! A lastlog file is replayed as an inventory (one event per account that logged
+//! in), its UIDs named from `--passwd` (default `/etc/passwd`).
 //! Useful to check what the agent would have seen, and to test rules on archives.
 //! (Compressed rotations such as `.gz` must be decompressed first.) BSD syslog
 //! stamps carry no year: a file's modification time stands for "now" when years
@@ -19,6 +21,7 @@ use super::LoginError;
 use super::counter;
 use super::event::LineHandler;
 use super::journald::{entry_event, parse_entry};
+use super::lastlog::{self, UserNames};
 use super::parse::ParseContext;
 use super::utmp::{RecordDecoder, UtmpKind};
 use crate::counters::Counters;
@@ -35,6 +38,8 @@ pub enum ReplaySource {
     Journald,
     Wtmp,
     Btmp,
+    /// A glibc lastlog file (last login per account).
+    Lastlog,
 }
 
 impl FromStr for ReplaySource {
@@ -46,6 +51,7 @@ impl FromStr for ReplaySource {
             "journald" => Ok(ReplaySource::Journald),
             "wtmp" => Ok(ReplaySource::Wtmp),
             "btmp" => Ok(ReplaySource::Btmp),
+            "lastlog" => Ok(ReplaySource::Lastlog),
             other => Err(LoginError::UnknownSource(other.to_string())),
         }
     }
@@ -58,6 +64,7 @@ impl ReplaySource {
             ReplaySource::Journald => "journald",
             ReplaySource::Wtmp => "wtmp",
             ReplaySource::Btmp => "btmp",
+            ReplaySource::Lastlog => lastlog::SOURCE,
         }
     }
 }
@@ -82,10 +89,22 @@ impl fmt::Display for ReplaySummary {
     }
 }
 
-/// Replays `files` of kind `source`, writing one JSON line per event to `out`.
+/// Replays `files` of kind `source`, writing one JSON line per event to `out`
+/// (lastlog UIDs are named from `/etc/passwd`).
 pub fn replay(
     source: ReplaySource,
     files: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<ReplaySummary, LoginError> {
+    replay_with_passwd(source, files, Path::new("/etc/passwd"), out)
+}
+
+/// Like [`replay`], naming lastlog UIDs from `passwd` (e.g. the `/etc/passwd` of
+/// the host the lastlog file came from).
+pub fn replay_with_passwd(
+    source: ReplaySource,
+    files: &[PathBuf],
+    passwd: &Path,
     out: &mut dyn Write,
 ) -> Result<ReplaySummary, LoginError> {
     let counters = Counters::default();
@@ -126,6 +145,9 @@ pub fn replay(
                     write_event(out, &event)?;
                 }
             }
+            ReplaySource::Lastlog => {
+                replay_lastlog(path, &file, passwd, &host, &counters, out)?;
+            }
         }
     }
     Ok(ReplaySummary {
@@ -135,6 +157,48 @@ pub fn replay(
         unrecognised: counters.get(counter::UNRECOGNISED),
         malformed: counters.get(counter::MALFORMED),
     })
+}
+
+/// Every record of a lastlog file as an inventory event, in time order.
+fn replay_lastlog(
+    path: &Path,
+    file: &File,
+    passwd: &Path,
+    host: &Host,
+    counters: &Counters,
+    out: &mut dyn Write,
+) -> Result<(), LoginError> {
+    let mut users = UserNames::new(passwd.to_path_buf());
+    users.refresh();
+    let mut events = Vec::new();
+    let stats =
+        lastlog::scan(
+            file,
+            lastlog::MAX_SCAN_BYTES,
+            |uid, bytes| match lastlog::decode_record(uid, bytes) {
+                Ok(Some(record)) => {
+                    counters.inc(counter::PARSED);
+                    events.push(lastlog::record_event(&record, &users, true, host));
+                }
+                Ok(None) => {}
+                Err(_) => counters.inc(counter::MALFORMED),
+            },
+        )
+        .map_err(|source| LoginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if stats.partial_tail > 0 {
+        counters.inc(counter::MALFORMED);
+    }
+    if stats.limited {
+        counters.inc(counter::LASTLOG_LIMITED);
+    }
+    events.sort_by_key(|event| event.time_unix_nano);
+    for event in &events {
+        write_event(out, event)?;
+    }
+    Ok(())
 }
 
 fn replay_lines(
@@ -261,6 +325,57 @@ mod tests {
         assert_eq!(lines[1]["login"]["user"], "a b");
         assert_eq!(lines[1]["login"]["source_ip"], "10.9.9.9");
         assert!(summary.to_string().contains("2 events"));
+    }
+
+    #[test]
+    fn replays_a_real_lastlog_as_an_inventory() {
+        let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/capture/login/testdata");
+        let mut out = Vec::new();
+        let summary = replay_with_passwd(
+            "lastlog".parse().unwrap(),
+            &[testdata.join("debian12_lastlog")],
+            &testdata.join("debian12_passwd"),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!((summary.events, summary.malformed), (3, 0), "{summary}");
+        let lines: Vec<serde_json::Value> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let mut users: Vec<&str> = lines
+            .iter()
+            .map(|l| l["login"]["user"].as_str().unwrap())
+            .collect();
+        users.sort_unstable();
+        assert_eq!(users, vec!["bin", "daemon", "root"]);
+        assert!(lines.iter().all(|l| {
+            l["source"] == "lastlog"
+                && l["login"]["action"] == "login"
+                && l["raw"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("lastlog inventory uid=")
+        }));
+        // Garbage: every record malformed, nothing printed.
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("lastlog");
+        std::fs::write(&garbage, vec![0xffu8; lastlog::RECORD_SIZE * 3 + 7]).unwrap();
+        let mut out = Vec::new();
+        let summary = replay_with_passwd(
+            ReplaySource::Lastlog,
+            &[garbage],
+            Path::new("/nonexistent"),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            (summary.events, summary.malformed),
+            (0, 4),
+            "3 records + a partial tail"
+        );
+        assert!(out.is_empty());
     }
 
     #[test]

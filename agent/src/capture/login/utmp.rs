@@ -201,10 +201,18 @@ fn fill(login: &mut LoginEvent, pid: i32, line: &str, user: &str, host: &str) {
     login.tty = line.to_string();
     login.user = user.to_string();
     login.source_ip = host.to_string();
+    login.service = service_of_line(line, host).to_string();
+}
+
+/// The login service a terminal name suggests: `sshd` for `ssh:*` and for remote
+/// `pts/*`, `login` for `tty*`, else empty (unknown).
+pub fn service_of_line(line: &str, host: &str) -> &'static str {
     if line.starts_with("ssh") || (!host.is_empty() && line.starts_with("pts")) {
-        login.service = "sshd".to_string();
+        "sshd"
     } else if line.starts_with("tty") {
-        login.service = "login".to_string();
+        "login"
+    } else {
+        ""
     }
 }
 
