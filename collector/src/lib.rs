@@ -5,7 +5,8 @@
 //! → [`store`] (ClickHouse or the embedded SQLite file; the only database
 //! code) → [`cli`] (operator commands over the store). [`pki`] owns the fleet
 //! CA, tokens and revocation, [`rules`] reads rule directories for `shaobing_detect`
-//! ([`rules_reload`] reloads them while serving), [`hunt`] runs detection over files,
+//! ([`rules_reload`] reloads them while serving, [`rule_admin`] applies operators'
+//! changes: enable/disable, filters, rule tests), [`hunt`] runs detection over files,
 //! [`fleet`] raises alerts for agents that went silent, [`metrics`] counts and
 //! serves Prometheus text,
 //! [`server`] wires it all for `serve`, and [`demo`] runs the whole path
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod pki;
+pub mod rule_admin;
 pub mod rules;
 pub mod rules_reload;
 pub mod server;
