@@ -144,6 +144,9 @@ impl RuleAdmin {
                 rule.id,
                 DisabledRule {
                     title: rule.title,
+                    level: rule.level,
+                    kind: rule.kind,
+                    logsource: rule.logsource,
                     origin: rule.origin,
                     by: actor.to_owned(),
                     at_unix_nano: now_unix_nano,

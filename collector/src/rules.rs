@@ -37,6 +37,15 @@ pub enum RulesError {
 pub struct DisabledRule {
     /// Rule title when it was disabled.
     pub title: String,
+    /// Its level, kind and log source then (shown while it is not loaded).
+    #[serde(default)]
+    pub level: String,
+    /// `detection`, `correlation` or `filter`.
+    #[serde(default)]
+    pub kind: String,
+    /// `product=linux service=auth`-style log source.
+    #[serde(default)]
+    pub logsource: String,
     /// File the rule came from (its tests are found beside it).
     pub origin: String,
     /// Operator account.

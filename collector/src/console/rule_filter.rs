@@ -27,6 +27,8 @@ const SKIPPED: &[&str] = &[
     "EventId",
     "event_id",
     "AgentId",
+    // Same value as SourceIp (a Sigma alias).
+    "IpAddress",
     "SourcePort",
     "ProcessId",
     "ParentProcessId",
@@ -178,8 +180,10 @@ pub fn render_yaml(alert: &AlertRecord, spec: &FilterSpec) -> String {
     out.push_str(&format!(
         "description: {}\n",
         quoted(&format!(
-            "Created from alert {} (rule {}, host {}) closed as a false positive.",
-            alert.alert_id, alert.rule_id, alert.hostname
+            "由误报告警 {id}（规则 {rule}，主机 {host}）生成 / Created from alert {id} (rule {rule}, host {host}) closed as a false positive.",
+            id = alert.alert_id,
+            rule = alert.rule_id,
+            host = alert.hostname
         ))
     ));
     out.push_str(&format!(

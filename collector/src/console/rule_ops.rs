@@ -51,10 +51,10 @@ pub async fn list(state: &SharedState) -> ConsoleResult<Vec<RuleRow>> {
             let info = RuleInfo {
                 id,
                 title: d.title,
-                level: String::new(),
+                level: d.level,
                 status: String::new(),
-                kind: String::new(),
-                logsource: String::new(),
+                kind: d.kind,
+                logsource: d.logsource,
                 mlps: Vec::new(),
                 tags: Vec::new(),
                 origin: d.origin,
