@@ -9,7 +9,7 @@
 //! BY alert_id`, filters in `HAVING`), joined with its triage only when the query needs it.
 
 use super::ClickHouseStore;
-use super::alert_page::filtered_alerts;
+use super::alert_page::{filtered_alerts, filtered_alerts_for_counts};
 use super::events::{group_counts, oldest_first};
 use super::rows::{AlertReadRow, AlertRow, TriageRow};
 use super::schema::Layout;
@@ -100,7 +100,7 @@ pub(super) fn alert_overview(
     bucket_seconds: u32,
 ) -> Result<Statement, StoreError> {
     let bucket = bucket_nanos(bucket_seconds)?;
-    let (source, binds) = filtered_alerts(q, layout, true);
+    let (source, binds) = filtered_alerts_for_counts(q, layout, true);
     Ok(Statement::new(
         StatementId::AlertOverview,
         format!(
