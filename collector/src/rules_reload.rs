@@ -1,5 +1,7 @@
-//! Hot reload of the rule directories while `serve` runs: on `SIGHUP`, and when
-//! a poll of the directories sees a file added, removed or changed.
+//! Hot reload of the rule directories while `serve` runs: on `SIGHUP`, when a poll
+//! of the directories sees a file added, removed or changed (the collector's own
+//! `rules.local/` and `rules-state.json` included, see [`crate::rules::RuleSet`]),
+//! and at once when the console changes the rule set ([`crate::rule_admin`]).
 //!
 //! A reload reads every directory again and builds a new detector beside the
 //! running one. It is **refused** — the running rule set stays in service, every
@@ -21,7 +23,7 @@ use shaobing_detect::{Detector, LoadReport};
 
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::rules::read_rule_dirs;
+use crate::rules::RuleSet;
 
 /// How often the directories are polled for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -40,29 +42,42 @@ pub enum ReloadOutcome {
     Refused(Vec<String>),
 }
 
-/// Reload state: the directories, the rejections the running set already has,
-/// and the last seen state of the files.
+/// Reload state: the rule set, the rejections the running set already has, and
+/// the last seen state of the files.
 pub struct RuleWatch {
-    dirs: Vec<PathBuf>,
+    rules: RuleSet,
     known_rejections: BTreeSet<String>,
     stamp: Vec<(PathBuf, u64, u128)>,
 }
 
+/// A [`RuleWatch`] shared by the polling task and the console.
+pub type SharedWatch = Arc<Mutex<RuleWatch>>;
+
 impl RuleWatch {
-    /// Starts watching `dirs`, whose current rules loaded with `report`.
-    pub fn new(dirs: Vec<PathBuf>, report: &LoadReport) -> Self {
-        let stamp = stamp(&dirs);
+    /// Starts watching `rules`, whose current rules loaded with `report`.
+    pub fn new(rules: RuleSet, report: &LoadReport) -> Self {
+        let stamp = stamp(&rules);
         RuleWatch {
-            dirs,
+            rules,
             known_rejections: report.rejected.iter().map(ToString::to_string).collect(),
             stamp,
         }
     }
 
+    /// The watched rule set.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Takes the files as they are now as seen (after a change was undone).
+    pub fn resync(&mut self) {
+        self.stamp = stamp(&self.rules);
+    }
+
     /// Whether a rule or list file under the directories was added, removed or
     /// changed (size or modification time) since the last call or reload.
     pub fn changed(&mut self) -> bool {
-        let now = stamp(&self.dirs);
+        let now = stamp(&self.rules);
         if now == self.stamp {
             return false;
         }
@@ -73,8 +88,8 @@ impl RuleWatch {
     /// Reads the directories and puts the new rule set in service unless it
     /// must be refused (see the module docs).
     pub fn reload(&mut self, detector: &Mutex<Detector>, metrics: &Metrics) -> ReloadOutcome {
-        self.stamp = stamp(&self.dirs);
-        let config = match read_rule_dirs(&self.dirs) {
+        self.stamp = stamp(&self.rules);
+        let config = match self.rules.read() {
             Ok(config) => config,
             Err(error) => return refuse(metrics, vec![error.to_string()]),
         };
@@ -122,14 +137,27 @@ fn refuse(metrics: &Metrics, reasons: Vec<String>) -> ReloadOutcome {
 }
 
 /// Path, size and modification time (ns) of every rule, test, clause-map and
-/// list file (`*.yml`, `*.yaml`, `*.txt`) under `dirs`, sorted.
-fn stamp(dirs: &[PathBuf]) -> Vec<(PathBuf, u64, u128)> {
+/// list file (`*.yml`, `*.yaml`, `*.txt`) under the rule set's directories and
+/// of its state file, sorted.
+fn stamp(rules: &RuleSet) -> Vec<(PathBuf, u64, u128)> {
     let mut out = Vec::new();
-    for dir in dirs {
-        stamp_dir(dir, &mut out);
+    for dir in rules.dirs.iter().cloned().chain(rules.local_dir()) {
+        stamp_dir(&dir, &mut out);
+    }
+    if let Some(path) = rules.state_path()
+        && let Ok(meta) = std::fs::metadata(&path)
+    {
+        out.push((path, meta.len(), modified_nanos(&meta)));
     }
     out.sort();
     out
+}
+
+fn modified_nanos(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn stamp_dir(dir: &Path, out: &mut Vec<(PathBuf, u64, u128)>) {
@@ -146,11 +174,7 @@ fn stamp_dir(dir: &Path, out: &mut Vec<(PathBuf, u64, u128)>) {
         if meta.is_dir() {
             stamp_dir(&path, out);
         } else if relevant {
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
+            let modified = modified_nanos(&meta);
             out.push((path, meta.len(), modified));
         }
     }
@@ -158,7 +182,7 @@ fn stamp_dir(dir: &Path, out: &mut Vec<(PathBuf, u64, u128)>) {
 
 /// Runs until the pipeline is dropped: reloads on `SIGHUP` and when the
 /// directories change. The loading itself runs on a blocking thread.
-pub async fn watch(pipeline: Arc<Pipeline>, mut rule_watch: RuleWatch) {
+pub async fn watch(pipeline: Arc<Pipeline>, rule_watch: SharedWatch) {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut poll = tokio::time::interval(POLL_INTERVAL);
@@ -178,18 +202,16 @@ pub async fn watch(pipeline: Arc<Pipeline>, mut rule_watch: RuleWatch) {
             _ = poll.tick() => false,
         };
         let pipeline = pipeline.clone();
+        let rule_watch = rule_watch.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let outcome = (forced || rule_watch.changed())
-                .then(|| rule_watch.reload(&pipeline.detector, &pipeline.metrics));
-            (rule_watch, outcome)
+            let mut rule_watch = rule_watch.lock().unwrap_or_else(|e| e.into_inner());
+            (forced || rule_watch.changed())
+                .then(|| rule_watch.reload(&pipeline.detector, &pipeline.metrics))
         })
         .await;
-        match outcome {
-            Ok((returned, _)) => rule_watch = returned,
-            Err(error) => {
-                tracing::error!(%error, "rule reload task failed; rule watching stops");
-                return;
-            }
+        if let Err(error) = outcome {
+            tracing::error!(%error, "rule reload task failed; rule watching stops");
+            return;
         }
     }
 }
@@ -228,12 +250,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("failure.yml"), FAILURE).expect("write");
         std::fs::write(dir.path().join("brute.yml"), BRUTE_FORCE).expect("write");
-        let dirs = vec![dir.path().to_path_buf()];
-        let (detector, report) = Detector::new(read_rule_dirs(&dirs).expect("read"));
+        let rules = RuleSet::dirs_only(vec![dir.path().to_path_buf()]);
+        let (detector, report) = Detector::new(rules.read().expect("read"));
         assert!(report.rejected.is_empty(), "{:?}", report.rejected);
         let detector = Mutex::new(detector);
         let metrics = Metrics::default();
-        let mut watch = RuleWatch::new(dirs, &report);
+        let mut watch = RuleWatch::new(rules, &report);
         assert!(!watch.changed());
         assert!(!fired(&detector, &failures(0, 3)));
 
@@ -291,15 +313,18 @@ mod tests {
     async fn the_running_collector_picks_up_a_changed_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("failure.yml"), FAILURE).expect("write");
-        let dirs = vec![dir.path().to_path_buf()];
-        let (detector, report) = Detector::new(read_rule_dirs(&dirs).expect("read"));
+        let rules = RuleSet::dirs_only(vec![dir.path().to_path_buf()]);
+        let (detector, report) = Detector::new(rules.read().expect("read"));
         let data = tempfile::tempdir().expect("tempdir");
         let store = crate::store::Store::open_embedded(&data.path().join("store.db"))
             .await
             .expect("store");
         let metrics = Arc::new(Metrics::default());
         let pipeline = Arc::new(Pipeline::new(store, detector, metrics.clone()));
-        let task = tokio::spawn(watch(pipeline.clone(), RuleWatch::new(dirs, &report)));
+        let task = tokio::spawn(watch(
+            pipeline.clone(),
+            Arc::new(Mutex::new(RuleWatch::new(rules, &report))),
+        ));
 
         std::fs::write(dir.path().join("brute.yml"), BRUTE_FORCE).expect("write");
         // Wait (bounded) for the poll to notice; the assertion is on the outcome.

@@ -14,7 +14,7 @@ use crate::ingest::{EnrollService, PublishService, spawn_tls_listener};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pki::{Pki, RevocationList, TokenStore};
-use crate::rules::read_rule_dirs;
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreConfig};
 
 /// Everything `serve` needs.
@@ -112,7 +112,10 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
             source,
         })?;
 
-    let detect_config = read_rule_dirs(&config.rule_dirs)?;
+    // The operator's directories plus the collector's own rules.local/ and
+    // rules-state.json (rules disabled from the console).
+    let rule_set = RuleSet::with_data_dir(config.rule_dirs.clone(), config.data_dir.clone());
+    let detect_config = rule_set.read()?;
     let (mut detector, load_report) = Detector::new(detect_config);
     let state_path = crate::detect_state::state_path(&config.data_dir);
     crate::detect_state::restore(&mut detector, &state_path);
@@ -190,9 +193,13 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
         config.retention,
     ));
     tokio::spawn(crate::detect_state::run(pipeline.clone(), state_path));
+    let rule_watch = Arc::new(std::sync::Mutex::new(crate::rules_reload::RuleWatch::new(
+        rule_set,
+        &load_report,
+    )));
     tokio::spawn(crate::rules_reload::watch(
         pipeline.clone(),
-        crate::rules_reload::RuleWatch::new(config.rule_dirs.clone(), &load_report),
+        rule_watch.clone(),
     ));
 
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -229,7 +236,10 @@ pub async fn start(config: &ServeConfig) -> Result<RunningCollector, ServeError>
                 console_config,
                 pipeline.store.clone(),
                 metrics.clone(),
-                pipeline.clone(),
+                Arc::new(crate::rule_admin::RuleAdmin::new(
+                    pipeline.clone(),
+                    rule_watch,
+                )),
             )
             .await?;
             tracing::info!(url = %handle.url(), "console listening");

@@ -76,6 +76,7 @@ store_suite!(
     retention_drops_old_partitions_and_nothing_newer,
     event_counts_by_time_bucket_and_field,
     alert_counts_by_time_rule_host_level_and_status,
+    alert_overview_counts_every_part_in_one_query,
     event_sources_give_first_and_last_per_host_and_source,
 );
 

@@ -18,7 +18,7 @@
 //! `rsigma.*` attributes are removed: they would change engine-wide settings
 //! (suppression, timestamps) that Shaobing owns.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode, LogSourceExtractor};
@@ -204,6 +204,9 @@ pub fn load(config: &DetectConfig) -> (Catalog, LoadReport) {
     }
     let correlations = std::mem::take(&mut loader.correlations);
     loader.add_correlations(correlations);
+    for correlation in std::mem::take(&mut loader.disabled_correlations) {
+        loader.mark_referenced(&correlation);
+    }
     loader.finish()
 }
 
@@ -226,6 +229,12 @@ struct Loader {
     file_hashes: HashMap<String, String>,
     /// Hash of every placeholder list.
     lists_hash: String,
+    /// Rule ids to skip ([`DetectConfig::disabled`]).
+    disabled: BTreeSet<String>,
+    /// Ids of the rules skipped because they are disabled.
+    skipped: Vec<String>,
+    /// Disabled correlations: not loaded, but their building blocks stay silent.
+    disabled_correlations: Vec<CorrelationRule>,
 }
 
 impl Loader {
@@ -270,6 +279,9 @@ impl Loader {
             warnings: Vec::new(),
             file_hashes: HashMap::new(),
             lists_hash: hash_lists(&config.lists),
+            disabled: config.disabled.clone(),
+            skipped: Vec::new(),
+            disabled_correlations: Vec::new(),
         }
     }
 
@@ -298,11 +310,17 @@ impl Loader {
             Err(_) => return self.reject(origin, None, "the sigma parser panicked on this file"),
         };
         let SigmaCollection {
-            rules,
+            mut rules,
             correlations,
-            filters,
+            mut filters,
             errors,
         } = collection;
+        rules.retain(|rule| !self.skip_disabled(rule.id.as_deref()));
+        filters.retain(|filter| !self.skip_disabled(filter.id.as_deref()));
+        let (disabled, correlations): (Vec<_>, Vec<_>) = correlations
+            .into_iter()
+            .partition(|correlation| self.skip_disabled(correlation.id.as_deref()));
+        self.disabled_correlations.extend(disabled);
         for message in errors {
             if is_parser_warning(&message) {
                 self.warnings.push(RuleError::new(origin, message));
@@ -323,6 +341,17 @@ impl Loader {
                 origin: origin.to_string(),
                 document,
             }));
+    }
+
+    /// Whether a document with this id is disabled (and records that it was skipped).
+    fn skip_disabled(&mut self, id: Option<&str>) -> bool {
+        match id.map(str::trim) {
+            Some(id) if self.disabled.contains(id) => {
+                self.skipped.push(id.to_string());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Checks that an id is present and unused; returns it.
@@ -658,6 +687,7 @@ impl Loader {
             filter_rules: count(RuleKind::Filter),
             rejected: self.rejected,
             warnings: self.warnings,
+            disabled: self.skipped,
         };
         let routes = crate::route::build_routes(self.engine.engine().rules());
         let catalog = Catalog {

@@ -62,7 +62,7 @@ pub mod route;
 pub mod rule_test;
 pub mod sigma_event;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use alert::{Alert, time_ordered_id};
 pub use detector::{Detector, Routing};
@@ -96,6 +96,11 @@ pub struct DetectConfig {
     pub mlps_yaml: Option<String>,
     /// Suppression window in seconds (see [`alert`]).
     pub suppression_window_secs: u64,
+    /// Ids of rules an operator disabled: their documents are skipped as if absent.
+    /// A disabled correlation still keeps the detection rules it references from
+    /// raising alerts of their own (disabling it must not turn its building blocks
+    /// into alerting rules).
+    pub disabled: BTreeSet<String>,
 }
 
 impl Default for DetectConfig {
@@ -105,6 +110,7 @@ impl Default for DetectConfig {
             lists: BTreeMap::new(),
             mlps_yaml: None,
             suppression_window_secs: DEFAULT_SUPPRESSION_WINDOW_SECS,
+            disabled: BTreeSet::new(),
         }
     }
 }
@@ -135,6 +141,9 @@ pub struct LoadReport {
     /// Problems in rules that were loaded anyway (e.g. an unknown `level`, which
     /// then counts as `informational`).
     pub warnings: Vec<RuleError>,
+    /// Ids of rules found in the sources but skipped because they are in
+    /// [`DetectConfig::disabled`].
+    pub disabled: Vec<String>,
 }
 
 /// A loaded rule, as listed by [`Detector::rules`].

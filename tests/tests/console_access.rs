@@ -4,7 +4,7 @@
 
 mod console_support;
 
-use console_support::{PASSWORD, TestConsole, sample_alert};
+use console_support::{PASSWORD, RULE_ID, TestConsole, sample_alert};
 use shaobing_collector::console::Role;
 use shaobing_collector::console::access::{Access, ROUTES, RouteSpec, Verb};
 use shaobing_collector::store::{AlertQuery, AlertStatus};
@@ -58,6 +58,7 @@ fn concrete_path(spec: &RouteSpec) -> String {
         )
         .replace("{username}", "nobody")
         .replace("{agent_id}", "agent-web-1")
+        .replace("{rule_id}", RULE_ID)
 }
 
 fn login(console: &TestConsole, user: &str) -> (WebClient, String) {
@@ -145,6 +146,24 @@ fn every_route_with_every_role_and_without_session() {
         }
     }
     assert_eq!(checked, ROUTES.len() * 5);
+    // The rule-management routes are in the table, hence in the matrix above.
+    for (verb, path) in [
+        (Verb::Get, "/rules/{rule_id}"),
+        (Verb::Post, "/rules/{rule_id}/toggle"),
+        (Verb::Post, "/rules/{rule_id}/test"),
+        (Verb::Get, "/alerts/{id}/filter"),
+        (Verb::Post, "/alerts/{id}/filter"),
+        (Verb::Post, "/api/v1/rules/{rule_id}/enable"),
+        (Verb::Post, "/api/v1/rules/{rule_id}/disable"),
+        (Verb::Post, "/api/v1/rules/{rule_id}/test"),
+        (Verb::Post, "/api/v1/alerts/{id}/filter"),
+    ] {
+        let spec = ROUTES
+            .iter()
+            .find(|r| r.verb == verb && r.path == path)
+            .unwrap_or_else(|| panic!("{verb:?} {path} missing from the route table"));
+        assert_eq!(spec.access, Access::Roles(&[Role::Secadmin]), "{path}");
+    }
 }
 
 #[test]
@@ -426,6 +445,15 @@ fn the_openapi_document_lists_the_api() {
     .expect("json");
     assert_eq!(doc["openapi"], "3.0.3");
     assert!(doc["paths"]["/api/v1/alerts/{id}/triage"]["post"].is_object());
+    for path in [
+        "/api/v1/rules/{rule_id}/enable",
+        "/api/v1/rules/{rule_id}/disable",
+        "/api/v1/rules/{rule_id}/test",
+        "/api/v1/alerts/{id}/filter",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path} documented");
+        assert_eq!(doc["paths"][path]["post"]["parameters"][0]["in"], "path");
+    }
     assert!(doc["paths"]["/api/v1/audit"]["delete"].is_null());
 }
 

@@ -1,14 +1,15 @@
 //! The console in a real browser (Debian's headless Chromium via chromedriver): a
 //! security administrator logs in, sees a new alert appear without reloading (it is
 //! inserted into the store while the page is open), opens it, closes it as a false
-//! positive with a note; then the auditor finds that action in the audit log.
-//! Screenshots go to `$CARGO_TARGET_DIR/console-screenshots/`.
+//! positive with a note and turns it into a Sigma filter (preview, save), disables a
+//! rule on the rules page and runs a rule's tests; then the auditor finds those
+//! actions in the audit log. Screenshots go to `$CARGO_TARGET_DIR/console-screenshots/`.
 
 mod console_support;
 
 use std::time::Duration;
 
-use console_support::{PASSWORD, TestConsole, sample_alert};
+use console_support::{PASSWORD, ROOT_RULE_ID, RULE_ID, TestConsole, sample_alert};
 use shaobing_collector::console::Role;
 use shaobing_collector::store::{AlertQuery, AlertStatus};
 use shaobing_tests::browser::Browser;
@@ -138,6 +139,92 @@ fn triage_a_live_alert_and_audit_it_in_chromium() {
     assert_eq!(stored.status, AlertStatus::Closed);
     assert_eq!(stored.note, format!("[false_positive] {NOTE}"));
 
+    // The false positive becomes a filter: fields pre-selected, YAML previewed, saved.
+    let to_filter = browser.find("#to-filter").expect("find").expect("link");
+    browser.click(&to_filter).expect("open filter form");
+    browser.wait_for("#filter-form", WAIT).expect("filter form");
+    let ticked = browser
+        .execute("return Array.from(document.querySelectorAll('input[name=sel]:checked')).map(e => e.value);")
+        .expect("ticked");
+    let ticked: Vec<&str> = ticked
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        ticked.contains(&"Hostname=web-9") && ticked.contains(&"SourceIp=203.0.113.66"),
+        "{ticked:?}"
+    );
+    let preview = browser
+        .find("#filter-preview")
+        .expect("find")
+        .expect("preview");
+    browser.click(&preview).expect("preview");
+    let yaml = browser
+        .wait_for("#filter-yaml", WAIT)
+        .expect("yaml preview");
+    let yaml = browser.text(&yaml).expect("text");
+    assert!(
+        yaml.contains("condition: not selection") && yaml.contains("203.0.113.66"),
+        "{yaml}"
+    );
+    browser.screenshot("05-filter-preview").expect("screenshot");
+    let save = browser.find("#filter-save").expect("find").expect("save");
+    browser.click(&save).expect("save");
+    browser
+        .wait_for("#rule-facts", WAIT)
+        .expect("the filter's rule page");
+    let filter_page = browser.source().expect("source");
+    assert!(filter_page.contains("过滤规则已保存并生效"), "saved notice");
+    browser.screenshot("06-filter-saved").expect("screenshot");
+
+    // Disable the brute-force rule on the rules page.
+    browser.goto(&format!("{base}/rules")).expect("rules");
+    browser.wait_for("#rules-table", WAIT).expect("rules table");
+    let disable = browser
+        .find(&format!(
+            "tr[data-rule-id=\"{RULE_ID}\"] .toggle-form button"
+        ))
+        .expect("find")
+        .expect("disable button");
+    assert_eq!(browser.text(&disable).expect("text"), "停用");
+    browser.click(&disable).expect("disable");
+    browser.wait_for(".notice.ok", WAIT).expect("confirmation");
+    let state = browser
+        .find(&format!("tr[data-rule-id=\"{RULE_ID}\"] .rule-state"))
+        .expect("find")
+        .expect("state");
+    assert_eq!(browser.text(&state).expect("text"), "已停用");
+    browser.screenshot("07-rule-disabled").expect("screenshot");
+    assert!(
+        console
+            .pipeline
+            .detector
+            .lock()
+            .expect("detector")
+            .rules()
+            .iter()
+            .all(|r| r.id != RULE_ID),
+        "out of the running detector"
+    );
+
+    // Run a rule's tests from its page: one case fails, with its reason.
+    browser
+        .goto(&format!("{base}/rules/{ROOT_RULE_ID}"))
+        .expect("rule page");
+    let run = browser
+        .wait_for(".test-form button", WAIT)
+        .expect("run tests button");
+    browser.click(&run).expect("run tests");
+    let results = browser.wait_for("#test-results", WAIT).expect("results");
+    let results = browser.text(&results).expect("text");
+    assert!(
+        results.contains("测试未通过") && results.contains("通过") && results.contains("失败"),
+        "{results}"
+    );
+    browser.screenshot("08-rule-tests").expect("screenshot");
+
     let logout = browser.find("#logout").expect("find").expect("logout");
     browser.click(&logout).expect("logout");
     browser
@@ -158,17 +245,20 @@ fn triage_a_live_alert_and_audit_it_in_chromium() {
     assert!(
         audit_text.contains(NOTE) && audit_text.contains("sec") && audit_text.contains("127.0.0.1")
     );
+    for action in ["rule.filter.create", "rule.disable", "rule.test"] {
+        assert!(audit_text.contains(action), "{action} in {audit_text}");
+    }
     let page = browser.source().expect("source");
     assert!(
         !page.contains("href=\"/alerts\""),
         "the auditor's navigation has no alerts page"
     );
-    browser.screenshot("05-audit-log").expect("screenshot");
+    browser.screenshot("09-audit-log").expect("screenshot");
 
     browser
         .goto(&format!("{base}/audit?lang=en"))
         .expect("english");
     browser.wait_for("#audit-table", WAIT).expect("table");
     assert!(browser.source().expect("source").contains("Audit log"));
-    browser.screenshot("06-audit-log-en").expect("screenshot");
+    browser.screenshot("10-audit-log-en").expect("screenshot");
 }

@@ -52,6 +52,10 @@ pub enum ConsoleError {
     /// A notification could not be delivered.
     #[error("notification delivery: {0}")]
     Delivery(String),
+    /// The change conflicts with the current state (e.g. a rule change the loader
+    /// refused); the text is shown to the operator.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ConsoleError {
@@ -60,6 +64,7 @@ impl ConsoleError {
         match self {
             ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::Conflict(_) => StatusCode::CONFLICT,
             ConsoleError::Store(StoreError::InvalidQuery(_)) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -68,7 +73,7 @@ impl ConsoleError {
     /// Text safe to show to an operator: internal details are logged, not shown.
     pub fn public_message(&self) -> String {
         match self {
-            ConsoleError::Invalid(m) => m.clone(),
+            ConsoleError::Invalid(m) | ConsoleError::Conflict(m) => m.clone(),
             ConsoleError::NotFound(m) => format!("not found: {m}"),
             ConsoleError::Store(StoreError::InvalidQuery(m)) => m.clone(),
             _ => "internal error".to_owned(),

@@ -31,6 +31,8 @@ pub mod pages;
 pub mod password;
 pub mod reports;
 pub mod roles;
+pub mod rule_filter;
+pub mod rule_ops;
 pub mod sessions;
 pub mod state;
 pub mod tls;

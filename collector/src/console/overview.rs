@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::error::ConsoleResult;
 use super::state::ConsoleState;
-use crate::store::{AlertGroup, AlertQuery, AlertStatus, GroupCount};
+use crate::store::{AlertQuery, AlertStatus, GroupCount};
 
 /// Levels in display order (most severe first).
 pub const LEVELS: [&str; 5] = ["critical", "high", "medium", "low", "informational"];
@@ -70,50 +70,34 @@ pub async fn compute(state: &ConsoleState, hours: u32, now_ns: i64) -> ConsoleRe
     let first_bucket = (now_ns - span).div_euclid(bucket_ns) * bucket_ns + bucket_ns;
     let window = AlertQuery {
         since: Some(first_bucket),
+        // Top lists: ten rules; hosts without a name are dropped below, so one spare.
+        limit: Some(11),
         ..AlertQuery::default()
     };
-    let top = |group| {
-        let q = AlertQuery {
-            limit: Some(10),
-            ..window.clone()
-        };
-        let store = state.store.clone();
-        async move { store.alert_counts_by(&q, group).await }
-    };
-    let per_level = LEVELS.iter().map(|level| {
-        let q = AlertQuery {
-            levels: vec![(*level).to_owned()],
-            ..window.clone()
-        };
-        let store = state.store.clone();
-        async move {
-            store
-                .alert_counts(&q, bucket_seconds)
-                .await
-                .map(|c| (*level, c))
-        }
-    });
-    let (per_level, by_level, by_status, top_rules, top_hosts, agents) = tokio::join!(
-        futures::future::join_all(per_level),
-        top(AlertGroup::Level),
-        top(AlertGroup::Status),
-        top(AlertGroup::Rule),
-        top(AlertGroup::Host),
+    // One store query for every alert count (it was eight), beside the agents.
+    let (counts, agents) = tokio::join!(
+        state.store.alert_overview(&window, bucket_seconds),
         state.store.agents(),
     );
+    let counts = counts?;
     let mut buckets: Vec<Bucket> = (0..BUCKETS)
         .map(|i| Bucket {
             start_ns: first_bucket + i * bucket_ns,
             counts: BTreeMap::new(),
         })
         .collect();
-    for found in per_level {
-        let (level, counts) = found?;
-        for c in counts {
-            let index = (c.start_unix_nano - first_bucket).div_euclid(bucket_ns);
-            if let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) {
-                *bucket.counts.entry(level.to_owned()).or_default() += c.count;
-            }
+    for c in &counts.by_level_time {
+        let index = (c.start_unix_nano - first_bucket).div_euclid(bucket_ns);
+        if let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) {
+            *bucket.counts.entry(c.level.clone()).or_default() += c.count;
+        }
+    }
+    let mut by_level: BTreeMap<String, u64> = BTreeMap::new();
+    let mut open = 0;
+    for c in &counts.by_level_status {
+        *by_level.entry(c.level.clone()).or_default() += c.count;
+        if c.status == AlertStatus::Open.name() || c.status.is_empty() {
+            open += c.count;
         }
     }
     let ranked = |groups: Vec<GroupCount>| -> Vec<Ranked> {
@@ -130,11 +114,6 @@ pub async fn compute(state: &ConsoleState, hours: u32, now_ns: i64) -> ConsoleRe
             })
             .collect()
     };
-    let open = by_status?
-        .iter()
-        .filter(|g| g.key == AlertStatus::Open.name() || g.key.is_empty())
-        .map(|g| g.count)
-        .sum();
     let offline_after = state.config.agent_offline_after.as_nanos() as i64;
     let agents = agents?;
     let agents_online = agents
@@ -144,12 +123,13 @@ pub async fn compute(state: &ConsoleState, hours: u32, now_ns: i64) -> ConsoleRe
     Ok(Overview {
         hours,
         buckets,
-        by_level: by_level?.into_iter().map(|g| (g.key, g.count)).collect(),
+        by_level,
         open,
-        top_rules: ranked(top_rules?),
-        top_hosts: ranked(top_hosts?)
+        top_rules: ranked(counts.top_rules).into_iter().take(10).collect(),
+        top_hosts: ranked(counts.top_hosts)
             .into_iter()
             .filter(|r| !r.key.is_empty())
+            .take(10)
             .collect(),
         agents_online,
         agents_offline: agents.len() - agents_online,

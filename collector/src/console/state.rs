@@ -12,12 +12,29 @@ use super::ConsoleConfig;
 use super::db::ConsoleDb;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::rule_admin::RuleAdmin;
 use crate::store::Store;
 
 /// Where the console reads the loaded rules from.
 pub trait RuleCatalog: Send + Sync {
     /// Every loaded rule (detection, correlation, filter).
     fn rules(&self) -> Vec<RuleInfo>;
+
+    /// Operator changes (enable/disable, tests, filters); `None` for a read-only
+    /// catalogue.
+    fn admin(&self) -> Option<&RuleAdmin> {
+        None
+    }
+}
+
+impl RuleCatalog for RuleAdmin {
+    fn rules(&self) -> Vec<RuleInfo> {
+        self.loaded()
+    }
+
+    fn admin(&self) -> Option<&RuleAdmin> {
+        Some(self)
+    }
 }
 
 impl RuleCatalog for Pipeline {

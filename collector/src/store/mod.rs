@@ -41,9 +41,10 @@ pub use self::clickhouse::{
 pub use self::config::{ClickHouseTarget, StoreConfig};
 pub use self::embedded::EmbeddedStore;
 pub use self::records::{
-    AgentRecord, AlertGroup, AlertQuery, AlertRecord, AlertStatus, AuditEntry, AuditQuery,
-    CheckQuery, CheckRecord, EventGroup, EventQuery, EventRecord, FieldFilter, GroupCount,
-    MAX_QUERY_LIMIT, MAX_TIME_BUCKETS, SourceSpan, TimeBucketCount,
+    AgentRecord, AlertGroup, AlertOverview, AlertQuery, AlertRecord, AlertStatus, AuditEntry,
+    AuditQuery, CheckQuery, CheckRecord, EventGroup, EventQuery, EventRecord, FieldFilter,
+    GroupCount, LevelBucketCount, LevelStatusCount, MAX_QUERY_LIMIT, MAX_TIME_BUCKETS, SourceSpan,
+    TimeBucketCount,
 };
 pub use self::retention::{
     DEFAULT_ALERT_RETENTION_DAYS, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_RETENTION_DAYS,
@@ -336,6 +337,17 @@ impl Store {
         group: AlertGroup,
     ) -> Result<Vec<GroupCount>, StoreError> {
         dispatch!(self, s => s.alert_counts_by(q, group).await)
+    }
+
+    /// The overview's counts of the alerts matching `q` in one pass: per level and time
+    /// bucket of the first event (`bucket_seconds`, aligned on the unix epoch), per level
+    /// and triage status, and the top rules and hosts (`q.limit`, default 100).
+    pub async fn alert_overview(
+        &self,
+        q: &AlertQuery,
+        bucket_seconds: u32,
+    ) -> Result<AlertOverview, StoreError> {
+        dispatch!(self, s => s.alert_overview(q, bucket_seconds).await)
     }
 
     /// Inserts or updates an agent: the record with the latest `last_seen` wins, `first_seen`

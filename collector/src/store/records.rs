@@ -345,6 +345,97 @@ pub struct GroupCount {
     pub count: u64,
 }
 
+/// Alerts of one level first seen in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LevelBucketCount {
+    /// Sigma level.
+    pub level: String,
+    /// Start of the bucket (unix nanoseconds, a multiple of the bucket size).
+    pub start_unix_nano: i64,
+    /// Alerts.
+    pub count: u64,
+}
+
+/// Alerts of one level in one triage status.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LevelStatusCount {
+    /// Sigma level.
+    pub level: String,
+    /// Triage status name (`open`, `acknowledged`, `closed`).
+    pub status: String,
+    /// Alerts.
+    pub count: u64,
+}
+
+/// Every count of the console's overview, from one pass over the alerts matching a query
+/// ([`crate::store::Store::alert_overview`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AlertOverview {
+    /// Per level and time bucket of the first event, ordered by bucket then level.
+    pub by_level_time: Vec<LevelBucketCount>,
+    /// Per level and triage status, ordered by level then status.
+    pub by_level_status: Vec<LevelStatusCount>,
+    /// Most frequent rules (label = rule title), ties by key; at most the query's limit.
+    pub top_rules: Vec<GroupCount>,
+    /// Hosts with most alerts, ties by key; at most the query's limit.
+    pub top_hosts: Vec<GroupCount>,
+}
+
+/// One row of the overview query of both back-ends: `(part, key, sub, label, count)`, part
+/// `t` = level × bucket (sub = bucket start), `s` = level × status, `r` = rule (label =
+/// title), `h` = host.
+pub(crate) type OverviewRow = (String, String, String, String, u64);
+
+impl AlertOverview {
+    /// Folds the rows of the overview query; see [`OverviewRow`].
+    pub(crate) fn from_rows(
+        rows: impl IntoIterator<Item = OverviewRow>,
+        limit: u64,
+    ) -> Result<AlertOverview, crate::store::StoreError> {
+        let mut overview = AlertOverview::default();
+        for (part, key, sub, label, count) in rows {
+            match part.as_str() {
+                "t" => overview.by_level_time.push(LevelBucketCount {
+                    level: key,
+                    start_unix_nano: sub.parse().map_err(|_| {
+                        crate::store::StoreError::Corrupt {
+                            column: "alerts.first_time_ns",
+                            reason: format!("bucket {sub:?} is not a number"),
+                        }
+                    })?,
+                    count,
+                }),
+                "s" => overview.by_level_status.push(LevelStatusCount {
+                    level: key,
+                    status: sub,
+                    count,
+                }),
+                "r" => overview.top_rules.push(GroupCount { key, label, count }),
+                _ => overview.top_hosts.push(GroupCount {
+                    key,
+                    label: String::new(),
+                    count,
+                }),
+            }
+        }
+        Ok(overview.finish(limit))
+    }
+
+    /// Orders the parts and cuts the top lists to `limit`.
+    fn finish(mut self, limit: u64) -> AlertOverview {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        self.by_level_time
+            .sort_by(|a, b| (a.start_unix_nano, &a.level).cmp(&(b.start_unix_nano, &b.level)));
+        self.by_level_status
+            .sort_by(|a, b| (&a.level, &a.status).cmp(&(&b.level, &b.status)));
+        for top in [&mut self.top_rules, &mut self.top_hosts] {
+            top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+            top.truncate(limit);
+        }
+        self
+    }
+}
+
 /// The events of one capture source on one host: when they start and end, and how many.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SourceSpan {

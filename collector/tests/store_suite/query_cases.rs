@@ -2,8 +2,8 @@
 //! or event field, and the first/last event of each host and source.
 
 use shaobing_collector::store::{
-    AlertGroup, AlertQuery, AlertStatus, EventGroup, EventQuery, GroupCount, SourceSpan,
-    StoreError, TimeBucketCount,
+    AlertGroup, AlertQuery, AlertStatus, EventGroup, EventQuery, GroupCount, LevelBucketCount,
+    LevelStatusCount, SourceSpan, StoreError, TimeBucketCount,
 };
 use shaobing_wire::v1::Event;
 
@@ -240,6 +240,145 @@ pub async fn alert_counts_by_time_rule_host_level_and_status(t: TestStore) {
         by(AlertGroup::Host, top_one).await,
         [group("web-01", "", 2)]
     );
+}
+
+fn level_bucket(level: &str, start: i64, count: u64) -> LevelBucketCount {
+    LevelBucketCount {
+        level: level.to_owned(),
+        start_unix_nano: start,
+        count,
+    }
+}
+
+fn level_status(level: &str, status: &str, count: u64) -> LevelStatusCount {
+    LevelStatusCount {
+        level: level.to_owned(),
+        status: status.to_owned(),
+        count,
+    }
+}
+
+/// The overview's single query gives what the separate counts give.
+pub async fn alert_overview_counts_every_part_in_one_query(t: TestStore) {
+    upsert(
+        &t.store,
+        &[
+            alert("a-1", "web-01", "high", BASE_NS, BASE_NS + SECOND, 2),
+            alert(
+                "a-2",
+                "web-01",
+                "high",
+                BASE_NS + 2 * HOUR,
+                BASE_NS + 2 * HOUR,
+                1,
+            ),
+            alert(
+                "a-3",
+                "db-01",
+                "low",
+                BASE_NS + 30 * 60 * SECOND,
+                BASE_NS + HOUR,
+                5,
+            ),
+        ],
+    )
+    .await;
+    // A later version of a-1 is still one alert.
+    upsert(
+        &t.store,
+        &[alert(
+            "a-1",
+            "web-01",
+            "high",
+            BASE_NS,
+            BASE_NS + 9 * SECOND,
+            7,
+        )],
+    )
+    .await;
+    t.store
+        .set_alert_triage("a-2", AlertStatus::Closed, "li.lei", "benign")
+        .await
+        .expect("triage");
+
+    let all = t
+        .store
+        .alert_overview(&AlertQuery::default(), 3_600)
+        .await
+        .expect("overview");
+    assert_eq!(
+        all.by_level_time,
+        [
+            level_bucket("high", BASE_NS, 1),
+            level_bucket("low", BASE_NS, 1),
+            level_bucket("high", BASE_NS + 2 * HOUR, 1),
+        ]
+    );
+    assert_eq!(
+        all.by_level_status,
+        [
+            level_status("high", "closed", 1),
+            level_status("high", "open", 1),
+            level_status("low", "open", 1),
+        ]
+    );
+    assert_eq!(
+        all.top_rules,
+        [
+            group("rule-high", "SSH brute force (high)", 2),
+            group("rule-low", "SSH brute force (low)", 1)
+        ]
+    );
+    assert_eq!(
+        all.top_hosts,
+        [group("web-01", "", 2), group("db-01", "", 1)]
+    );
+
+    let open_recent = AlertQuery {
+        statuses: vec![AlertStatus::Open],
+        since: Some(BASE_NS + 5 * SECOND),
+        ..AlertQuery::default()
+    };
+    let open = t
+        .store
+        .alert_overview(&open_recent, 86_400)
+        .await
+        .expect("overview");
+    assert_eq!(
+        open.by_level_time,
+        [
+            level_bucket("high", BASE_NS, 1),
+            level_bucket("low", BASE_NS, 1)
+        ]
+    );
+    assert_eq!(
+        open.by_level_status,
+        [
+            level_status("high", "open", 1),
+            level_status("low", "open", 1)
+        ]
+    );
+
+    let top_one = t
+        .store
+        .alert_overview(
+            &AlertQuery {
+                limit: Some(1),
+                ..AlertQuery::default()
+            },
+            3_600,
+        )
+        .await
+        .expect("overview");
+    assert_eq!(
+        top_one.top_rules,
+        [group("rule-high", "SSH brute force (high)", 2)]
+    );
+    assert_eq!(top_one.top_hosts, [group("web-01", "", 2)]);
+    assert!(matches!(
+        t.store.alert_overview(&AlertQuery::default(), 0).await,
+        Err(StoreError::InvalidQuery(_))
+    ));
 }
 
 pub async fn event_sources_give_first_and_last_per_host_and_source(t: TestStore) {

@@ -113,6 +113,12 @@ fn triage_forms(ctx: &Ctx, alert: &AlertRecord, secadmins: &[String]) -> String 
         t_resolved = lang.pick("关闭：已处置", "Close: resolved"),
         t_fp = lang.pick("关闭：误报", "Close: false positive"),
     );
+    let _ = write!(
+        out,
+        r#"<div class="actions"><a href="/alerts/{}/filter" id="to-filter">{}</a></div>"#,
+        url_encode(&alert.alert_id),
+        lang.pick("误报转为过滤规则…", "Turn into a filter…"),
+    );
     if alert.status == AlertStatus::Closed {
         let _ = write!(
             out,

@@ -11,6 +11,7 @@ pub mod login;
 pub mod notifications;
 pub mod overview;
 pub mod reports;
+pub mod rule_filter;
 pub mod rules;
 pub mod users;
 
@@ -58,6 +59,11 @@ pub fn done_notice(ctx: &Ctx, key: Option<&str>) -> String {
         Some("totp_off") => ctx.t("双因素认证已关闭", "Two-factor authentication disabled"),
         Some("revoked") => ctx.t("令牌已吊销", "Token revoked"),
         Some("sent") => ctx.t("测试消息已发送", "Test message sent"),
+        Some("rule_enabled") => ctx.t("规则已启用，检测已生效", "Rule enabled; detection updated"),
+        Some("rule_disabled") => {
+            ctx.t("规则已停用，检测已生效", "Rule disabled; detection updated")
+        }
+        Some("filter_saved") => ctx.t("过滤规则已保存并生效", "Filter saved and in service"),
         _ => return String::new(),
     };
     html::notice("ok", text)

@@ -147,6 +147,46 @@ pub(super) fn row_conditions(q: &AlertQuery, layout: &Layout) -> Conditions {
 /// alert (rows restricted by `rows_where`, which must keep every version of an alert it
 /// keeps), filtered on the state by `q`.
 fn newest_versions(q: &AlertQuery, rows_where: &Conditions, extra_having: &str) -> Statement {
+    newest_versions_of(q, rows_where, extra_having, &ALL_COLUMNS)
+}
+
+/// Every detection column of an alert's state.
+const ALL_COLUMNS: [&str; 14] = [
+    "rule_id",
+    "rule_title",
+    "level",
+    "kind",
+    "tags",
+    "mlps",
+    "agent_id",
+    "hostname",
+    "first_time_ns",
+    "last_time_ns",
+    "count",
+    "group_key",
+    "event_ids",
+    "summary",
+];
+
+/// The columns counts need (and the filters other than text search read): no arrays, no
+/// summary, so aggregating the newest versions reads far less.
+const COUNT_COLUMNS: [&str; 7] = [
+    "rule_id",
+    "rule_title",
+    "level",
+    "agent_id",
+    "hostname",
+    "first_time_ns",
+    "last_time_ns",
+];
+
+/// [`newest_versions`] with only `columns` (which must cover what `q`'s filters read).
+fn newest_versions_of(
+    q: &AlertQuery,
+    rows_where: &Conditions,
+    extra_having: &str,
+    columns: &[&str],
+) -> Statement {
     let having = detection_conditions(q, "a_");
     let mut having_sql = having.sql("HAVING");
     if !extra_having.is_empty() {
@@ -156,24 +196,11 @@ fn newest_versions(q: &AlertQuery, rows_where: &Conditions, extra_having: &str) 
             format!("{having_sql} AND {extra_having}")
         };
     }
-    let columns = [
-        "rule_id",
-        "rule_title",
-        "level",
-        "kind",
-        "tags",
-        "mlps",
-        "agent_id",
-        "hostname",
-        "first_time_ns",
-        "last_time_ns",
-        "count",
-        "group_key",
-        "event_ids",
-        "summary",
-    ]
-    .map(|c| format!("argMax({c}, {NEWEST}) AS a_{c}"))
-    .join(",\n        ");
+    let columns = columns
+        .iter()
+        .map(|c| format!("argMax({c}, {NEWEST}) AS a_{c}"))
+        .collect::<Vec<_>>()
+        .join(",\n        ");
     let sql = format!(
         "SELECT alert_id,\n        {columns}\n    FROM alerts {} GROUP BY alert_id {having_sql}",
         rows_where.sql("WHERE")
@@ -220,8 +247,32 @@ pub(super) fn filtered_alerts(
     layout: &Layout,
     with_triage: bool,
 ) -> (String, Vec<Bound>) {
+    filtered_alerts_of(q, layout, with_triage, &ALL_COLUMNS)
+}
+
+/// [`filtered_alerts`] for counts: only the columns counts read (all of them when a text
+/// search needs the rest).
+pub(super) fn filtered_alerts_for_counts(
+    q: &AlertQuery,
+    layout: &Layout,
+    with_triage: bool,
+) -> (String, Vec<Bound>) {
+    let columns: &[&str] = if q.text.is_some() {
+        &ALL_COLUMNS
+    } else {
+        &COUNT_COLUMNS
+    };
+    filtered_alerts_of(q, layout, with_triage, columns)
+}
+
+fn filtered_alerts_of(
+    q: &AlertQuery,
+    layout: &Layout,
+    with_triage: bool,
+    columns: &[&str],
+) -> (String, Vec<Bound>) {
     let rows_where = prefilter(q, layout);
-    let newest = newest_versions(q, &rows_where, "");
+    let newest = newest_versions_of(q, &rows_where, "", columns);
     let (newest_sql, newest_binds) = newest.into_parts();
     if !with_triage && q.statuses.is_empty() {
         return (format!("SELECT * FROM ({newest_sql})"), newest_binds);

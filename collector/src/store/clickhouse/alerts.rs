@@ -9,7 +9,7 @@
 //! BY alert_id`, filters in `HAVING`), joined with its triage only when the query needs it.
 
 use super::ClickHouseStore;
-use super::alert_page::filtered_alerts;
+use super::alert_page::{filtered_alerts, filtered_alerts_for_counts};
 use super::events::{group_counts, oldest_first};
 use super::rows::{AlertReadRow, AlertRow, TriageRow};
 use super::schema::Layout;
@@ -17,8 +17,8 @@ use super::sql::{Bound, Statement, StatementId};
 use crate::store::StoreError;
 use crate::store::event_row::{date_days, datetime_seconds};
 use crate::store::records::{
-    AlertGroup, AlertQuery, AlertRecord, AlertStatus, GroupCount, MAX_TIME_BUCKETS,
-    TimeBucketCount, bucket_nanos, effective_limit,
+    AlertGroup, AlertOverview, AlertQuery, AlertRecord, AlertStatus, GroupCount, MAX_TIME_BUCKETS,
+    OverviewRow, TimeBucketCount, bucket_nanos, effective_limit,
 };
 
 /// Rows `upsert_alerts` and `write_batches` insert for `alerts`.
@@ -92,6 +92,30 @@ pub(super) fn alert_counts_by_group(
     .bind(binds)
 }
 
+/// Every count of the overview in one pass over the newest versions: each alert is
+/// fanned out (`ARRAY JOIN`) into its level × bucket, level × status, rule and host keys.
+pub(super) fn alert_overview(
+    q: &AlertQuery,
+    layout: &Layout,
+    bucket_seconds: u32,
+) -> Result<Statement, StoreError> {
+    let bucket = bucket_nanos(bucket_seconds)?;
+    let (source, binds) = filtered_alerts_for_counts(q, layout, true);
+    Ok(Statement::new(
+        StatementId::AlertOverview,
+        format!(
+            "SELECT tupleElement(g, 1) AS part, tupleElement(g, 2) AS key, tupleElement(g, 3) AS sub,
+    any(a_rule_title) AS label, count() AS n
+ FROM (SELECT a_level, a_first_time_ns, a_rule_id, a_rule_title, a_hostname,
+        if(t_status = '', 'open', t_status) AS st FROM ({source}))
+ ARRAY JOIN [('t', a_level, toString(intDiv(a_first_time_ns, {bucket}) * {bucket})),
+    ('s', a_level, st), ('r', a_rule_id, ''), ('h', a_hostname, '')] AS g
+ GROUP BY part, key, sub"
+        ),
+    )
+    .bind(binds))
+}
+
 fn alert_exists(alert_id: &str) -> Statement {
     Statement::new(
         StatementId::AlertExists,
@@ -156,6 +180,18 @@ impl ClickHouseStore {
             .fetch_all(&alert_counts_by_group(q, &self.layout, group))
             .await?;
         Ok(group_counts(rows))
+    }
+
+    /// See [`crate::store::Store::alert_overview`].
+    pub async fn alert_overview(
+        &self,
+        q: &AlertQuery,
+        bucket_seconds: u32,
+    ) -> Result<AlertOverview, StoreError> {
+        let rows: Vec<OverviewRow> = self
+            .fetch_all(&alert_overview(q, &self.layout, bucket_seconds)?)
+            .await?;
+        AlertOverview::from_rows(rows, effective_limit(q.limit))
     }
 
     /// See [`crate::store::Store::set_alert_triage`].

@@ -126,6 +126,7 @@ statement_ids! {
     AlertsById => "alerts.by_id", Query;
     AlertCountsByTime => "alerts.counts_by_time", Query;
     AlertCountsByGroup => "alerts.counts_by_group", Query;
+    AlertOverview => "alerts.overview", Query;
     AlertExists => "alerts.exists", Query;
     AgentFirstSeen => "agents.first_seen", Query;
     AgentsList => "agents.list", Query;

@@ -9,7 +9,7 @@ use super::{Conditions, EmbeddedStore, text};
 use crate::store::StoreError;
 use crate::store::event_row::SqliteColumn;
 use crate::store::records::{
-    AlertGroup, AlertQuery, AlertRecord, AlertStatus, GroupCount, MAX_TIME_BUCKETS,
+    AlertGroup, AlertOverview, AlertQuery, AlertRecord, AlertStatus, GroupCount, MAX_TIME_BUCKETS,
     TimeBucketCount, bucket_nanos, effective_limit,
 };
 
@@ -215,6 +215,42 @@ impl EmbeddedStore {
         );
         self.run(move |conn| time_buckets(conn, &sql, c.params))
             .await
+    }
+
+    /// See [`super::Store::alert_overview`].
+    pub async fn alert_overview(
+        &self,
+        q: &AlertQuery,
+        bucket_seconds: u32,
+    ) -> Result<AlertOverview, StoreError> {
+        let bucket = bucket_nanos(bucket_seconds)?;
+        let c = alert_conditions(q);
+        let w = c.where_sql();
+        let sql = format!(
+            "SELECT 't', level, CAST((first_time_ns / {bucket}) * {bucket} AS TEXT), '', count(*)
+                FROM alerts {w} GROUP BY 2, 3
+             UNION ALL SELECT 's', level, status, '', count(*) FROM alerts {w} GROUP BY 2, 3
+             UNION ALL SELECT 'r', rule_id, '', max(rule_title), count(*) FROM alerts {w} GROUP BY 2
+             UNION ALL SELECT 'h', hostname, '', '', count(*) FROM alerts {w} GROUP BY 2"
+        );
+        let params: Vec<SqlValue> = (0..4).flat_map(|_| c.params.iter().cloned()).collect();
+        let limit = effective_limit(q.limit);
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt
+                .query_map(params_from_iter(params), |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)? as u64,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            AlertOverview::from_rows(rows, limit)
+        })
+        .await
     }
 
     /// See [`super::Store::alert_counts_by`].
