@@ -193,6 +193,10 @@ async fn workload(store: &Store, url: &str, database: &str) {
     for q in [AlertQuery::default(), filtered] {
         store.alerts(&q).await.expect("alerts");
         store.alert_counts(&q, 3_600).await.expect("alert counts");
+        store
+            .alert_overview(&q, 3_600)
+            .await
+            .expect("alert overview");
         for g in [
             AlertGroup::Rule,
             AlertGroup::Host,

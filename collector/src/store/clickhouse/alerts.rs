@@ -110,7 +110,8 @@ pub(super) fn alert_overview(
         if(t_status = '', 'open', t_status) AS st FROM ({source}))
  ARRAY JOIN [('t', a_level, toString(intDiv(a_first_time_ns, {bucket}) * {bucket})),
     ('s', a_level, st), ('r', a_rule_id, ''), ('h', a_hostname, '')] AS g
- GROUP BY part, key, sub"
+ GROUP BY part, key, sub
+ ORDER BY part, key, sub"
         ),
     )
     .bind(binds))
