@@ -157,15 +157,20 @@ pub struct Collector {
 impl Collector {
     /// `ca init` then `serve` on free loopback ports. `clickhouse_database` selects ClickHouse.
     pub fn start(dir: &Path, clickhouse_database: Option<&str>) -> anyhow::Result<Self> {
-        let collector = bin("shaobing-collector")?;
-        let out = Command::new(&collector)
+        Self::init_ca(dir)?;
+        Self::serve(dir, clickhouse_database)
+    }
+
+    /// `ca init` in `dir` (the fleet CA and the server certificate), without serving.
+    pub fn init_ca(dir: &Path) -> anyhow::Result<()> {
+        let out = Command::new(bin("shaobing-collector")?)
             .args(["ca", "init", "--data-dir"])
             .arg(dir)
             .output()?;
         if !out.status.success() {
             bail!("ca init failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Self::serve(dir, clickhouse_database)
+        Ok(())
     }
 
     /// `serve` only (the CA must exist): used to restart a collector.

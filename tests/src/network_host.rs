@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::{Agent, Collector, bin, free_port};
+use crate::{Agent, Collector, free_port};
 
 /// The namespaces and links of one test; removed (with every process still
 /// running inside them) on drop.
@@ -301,13 +301,7 @@ pub fn start_collector_on_all_addresses(
     dir: &Path,
     clickhouse_database: Option<&str>,
 ) -> anyhow::Result<Collector> {
-    let out = Command::new(bin("shaobing-collector")?)
-        .args(["ca", "init", "--data-dir"])
-        .arg(dir)
-        .output()?;
-    if !out.status.success() {
-        bail!("ca init failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    Collector::init_ca(dir)?;
     Collector::serve_on(
         dir,
         clickhouse_database,

@@ -16,15 +16,13 @@
 //! Needs root, openssh-server, openssh-client, sshpass, rsyslog, sudo, iproute2.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use shaobing_detect::Detector;
 use shaobing_detect::event_form::parse_event_yaml;
 use shaobing_tests::login_host::{PrivateHost, SshNetwork, missing_packages};
-use shaobing_tests::{
-    Agent, Collector, bin, clickhouse_query, repo_root, unique_database, wait_for,
-};
+use shaobing_tests::{Agent, Collector, clickhouse_query, repo_root, unique_database, wait_for};
 
 const USER: &str = "sbbob";
 const PASSWORD: &str = "Sb-e2e-pw-7";
@@ -160,12 +158,7 @@ fn count(db: &str, condition: &str) -> Option<u64> {
 /// that has run our rules for 30 days: one successful login of another account
 /// 30 days ago started the new-source rule's learning period, which is over.
 fn collector_with_history(dir: &Path) {
-    let out = Command::new(bin("shaobing-collector").unwrap())
-        .args(["ca", "init", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ca init: {out:?}");
+    Collector::init_ca(dir).expect("ca init");
     let config = shaobing_collector::rules::read_rule_dirs(&[repo_root().join("rules")]).unwrap();
     let (mut detector, report) = Detector::new(config);
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);

@@ -235,7 +235,7 @@ async fn collector_enforces_retention_on_clickhouse() {
     .await
     .expect("open ClickHouse");
     seed(&store).await;
-    ca_init(dir.path());
+    Collector::init_ca(dir.path()).expect("ca init");
     collector_applies_retention(dir.path(), Some(&database), &store).await;
     let _ = clickhouse_query(&format!("DROP DATABASE IF EXISTS {database}"));
 }
@@ -247,19 +247,6 @@ async fn collector_enforces_retention_on_the_embedded_store() {
         .await
         .expect("open embedded store");
     seed(&store).await;
-    ca_init(dir.path());
+    Collector::init_ca(dir.path()).expect("ca init");
     collector_applies_retention(dir.path(), None, &store).await;
-}
-
-fn ca_init(dir: &Path) {
-    let out = std::process::Command::new(shaobing_tests::bin("shaobing-collector").expect("bin"))
-        .args(["ca", "init", "--data-dir"])
-        .arg(dir)
-        .output()
-        .expect("ca init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

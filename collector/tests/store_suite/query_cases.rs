@@ -3,7 +3,7 @@
 
 use shaobing_collector::store::{
     AlertGroup, AlertQuery, AlertStatus, EventGroup, EventQuery, GroupCount, LevelBucketCount,
-    LevelStatusCount, SourceSpan, StoreError, TimeBucketCount,
+    LevelStatusCount, SourceSpan, Store, StoreError, TimeBucketCount,
 };
 use shaobing_wire::v1::Event;
 
@@ -143,9 +143,10 @@ pub async fn event_counts_by_time_bucket_and_field(t: TestStore) {
     }
 }
 
-pub async fn alert_counts_by_time_rule_host_level_and_status(t: TestStore) {
+/// Three alerts on two hosts (a-1 raised twice, a-2 closed): the data both count tests read.
+async fn seed_counted_alerts(store: &Store) {
     upsert(
-        &t.store,
+        store,
         &[
             alert("a-1", "web-01", "high", BASE_NS, BASE_NS + SECOND, 2),
             alert(
@@ -169,7 +170,7 @@ pub async fn alert_counts_by_time_rule_host_level_and_status(t: TestStore) {
     .await;
     // A later version of a-1 is still one alert.
     upsert(
-        &t.store,
+        store,
         &[alert(
             "a-1",
             "web-01",
@@ -180,10 +181,14 @@ pub async fn alert_counts_by_time_rule_host_level_and_status(t: TestStore) {
         )],
     )
     .await;
-    t.store
+    store
         .set_alert_triage("a-2", AlertStatus::Closed, "li.lei", "benign")
         .await
         .expect("triage");
+}
+
+pub async fn alert_counts_by_time_rule_host_level_and_status(t: TestStore) {
+    seed_counted_alerts(&t.store).await;
 
     let all = AlertQuery::default();
     assert_eq!(
@@ -260,46 +265,7 @@ fn level_status(level: &str, status: &str, count: u64) -> LevelStatusCount {
 
 /// The overview's single query gives what the separate counts give.
 pub async fn alert_overview_counts_every_part_in_one_query(t: TestStore) {
-    upsert(
-        &t.store,
-        &[
-            alert("a-1", "web-01", "high", BASE_NS, BASE_NS + SECOND, 2),
-            alert(
-                "a-2",
-                "web-01",
-                "high",
-                BASE_NS + 2 * HOUR,
-                BASE_NS + 2 * HOUR,
-                1,
-            ),
-            alert(
-                "a-3",
-                "db-01",
-                "low",
-                BASE_NS + 30 * 60 * SECOND,
-                BASE_NS + HOUR,
-                5,
-            ),
-        ],
-    )
-    .await;
-    // A later version of a-1 is still one alert.
-    upsert(
-        &t.store,
-        &[alert(
-            "a-1",
-            "web-01",
-            "high",
-            BASE_NS,
-            BASE_NS + 9 * SECOND,
-            7,
-        )],
-    )
-    .await;
-    t.store
-        .set_alert_triage("a-2", AlertStatus::Closed, "li.lei", "benign")
-        .await
-        .expect("triage");
+    seed_counted_alerts(&t.store).await;
 
     let all = t
         .store
